@@ -1,0 +1,33 @@
+"""Tessera: hardware-software co-design of neural networks.
+
+Number formats, quantization and accelerator models in one pipeline. ``import tessera`` pulls
+in torch and numpy only; heavier parts are optional extras imported where used.
+"""
+
+from tessera.formats import (
+    BlockFormat,
+    Encoded,
+    FloatFormat,
+    Format,
+    IntFormat,
+    decode,
+    encode,
+    format_names,
+    get_format,
+    quantize,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlockFormat",
+    "Encoded",
+    "FloatFormat",
+    "Format",
+    "IntFormat",
+    "decode",
+    "encode",
+    "format_names",
+    "get_format",
+    "quantize",
+]
