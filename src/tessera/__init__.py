@@ -16,6 +16,8 @@ from tessera.formats import (
     get_format,
     quantize,
 )
+from tessera.quant import LayerRule, QuantConfig, quantize_, restore
+from tessera.quant.storage import load, save
 
 __version__ = "0.1.0"
 
@@ -25,9 +27,15 @@ __all__ = [
     "FloatFormat",
     "Format",
     "IntFormat",
+    "LayerRule",
+    "QuantConfig",
     "decode",
     "encode",
     "format_names",
     "get_format",
+    "load",
     "quantize",
+    "quantize_",
+    "restore",
+    "save",
 ]

@@ -6,6 +6,7 @@
 
 from tessera.formats.base import ROUNDING_MODES, Format, format_names, get_format, register
 from tessera.formats.block import SCALE_MODES, BlockFormat
+from tessera.formats.compiled import compiled_quantizer
 from tessera.formats.encoding import Encoded, decode, encode
 from tessera.formats.quantize import quantize
 from tessera.formats.scalar import (
@@ -27,6 +28,7 @@ __all__ = [
     "Format",
     "IntFormat",
     "TernaryFormat",
+    "compiled_quantizer",
     "decode",
     "encode",
     "format_names",

@@ -78,6 +78,10 @@ class BlockFormat(Format):
     def has_nan(self) -> bool:
         return self.scale.has_nan
 
+    @property
+    def signed_zero(self) -> bool:
+        return self.element.signed_zero
+
     def decode_code(self, code: int) -> float:
         return self.element.decode_code(code)
 

@@ -51,12 +51,13 @@ def float_compute_dtype(fmt: FloatFormat, scaled: bool) -> torch.dtype:
 
 
 def pow2(exponent: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Exactly 2^exponent (integer tensor), subnormal powers included."""
-    lay = _LAYOUTS[dtype]
-    e = exponent.to(lay.int_dtype)
-    normal = (e + lay.bias) << lay.frac_bits
-    sub = torch.ones_like(e) << (e + lay.bias - 1 + lay.frac_bits).clamp(min=0)
-    return torch.where(e >= 1 - lay.bias, normal, sub).view(dtype)
+    """Exactly 2^exponent (integer tensor, values in [-1022, 1023]) as ``dtype``.
+
+    Built from the bits of a float64, whose normal range holds every power of two of float32,
+    subnormals included: the conversion to float32 is then exact.
+    """
+    bits = (exponent.to(torch.int64) + 1023) << 52
+    return bits.view(torch.float64).to(dtype)
 
 
 def round_float_(
@@ -65,16 +66,18 @@ def round_float_(
     rounding: str,
     noise: torch.Tensor | None = None,
     saturate_to: float | None = None,
+    workspace: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Round ``y`` (float32/float64, modified in place) onto ``fmt``'s grid, saturating at ±max.
 
     NaN stays NaN; ±Inf saturates (callers restore Inf for formats that have it). The sign of
-    zero is not managed here.
+    zero is not managed here. ``workspace``, an integer tensor of ``y``'s shape and width
+    (int32 for float32), receives the per-element constants instead of a new allocation.
     """
     lay = _LAYOUTS[y.dtype]
     limit = fmt.max_normal if saturate_to is None else saturate_to
     y.clamp_(-limit, limit)
-    ulp_bits = torch.bitwise_and(y.view(lay.int_dtype), lay.exp_mask)
+    ulp_bits = torch.bitwise_and(y.view(lay.int_dtype), lay.exp_mask, out=workspace)
     ulp_bits.clamp_(min=(fmt.emin + lay.bias) << lay.frac_bits)
     if rounding == "nearest_even":
         magic = ulp_bits.add_(((lay.frac_bits - fmt.mbits) << lay.frac_bits) + (1 << (lay.frac_bits - 1)))

@@ -8,6 +8,7 @@ fp4 codes share a byte (element 0 in the low nibble) and four fp6 codes fill thr
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -23,6 +24,8 @@ def _group(width: int) -> int:
 
 def pack(codes: torch.Tensor, width: int) -> torch.Tensor:
     """Pack non-negative integer codes (< 2^width) into a flat uint8 tensor."""
+    if width in (4, 8):
+        return _pack_bytes(codes.reshape(-1), width)
     codes = codes.reshape(-1).to(torch.int64)
     count = codes.numel()
     group = _group(width)
@@ -38,6 +41,8 @@ def pack(codes: torch.Tensor, width: int) -> torch.Tensor:
 
 def unpack(data: torch.Tensor, width: int, count: int) -> torch.Tensor:
     """Inverse of ``pack``: ``count`` codes as int64."""
+    if width in (4, 8):
+        return _unpack_bytes(data, width, count)
     group = _group(width)
     if width * group > 64:
         return _unpack_bits(data, width, count)
@@ -49,6 +54,29 @@ def unpack(data: torch.Tensor, width: int, count: int) -> torch.Tensor:
     shifts = torch.arange(group, dtype=torch.int64) * width
     codes = (words[:, None] >> shifts) & ((1 << width) - 1)
     return codes.reshape(-1)[:count]
+
+
+def _pack_bytes(codes: torch.Tensor, width: int) -> torch.Tensor:
+    """Widths 8 and 4 in uint8 arithmetic: bytes as they are, or two nibbles per byte (element
+    0 in the low nibble), with no 64-bit words. The result is always a new contiguous tensor."""
+    if width == 8 or codes.numel() == 0:
+        return codes.to(torch.uint8, copy=True, memory_format=torch.contiguous_format)
+    codes = codes.to(torch.uint8).contiguous()
+    if codes.numel() % 2:
+        codes = torch.nn.functional.pad(codes, (0, 1))
+    if sys.byteorder == "little":
+        # Each pair as one int16 w = lo + 256 hi: the low byte of w | (w >> 4) is lo | hi << 4.
+        pairs = codes.view(torch.int16)
+        return (pairs | (pairs >> 4)).to(torch.uint8)
+    pairs = codes.view(-1, 2)
+    return torch.bitwise_left_shift(pairs[:, 1], 4).bitwise_or_(pairs[:, 0])
+
+
+def _unpack_bytes(data: torch.Tensor, width: int, count: int) -> torch.Tensor:
+    if width == 8:
+        return data[:count].to(torch.int64)
+    nibbles = torch.stack((data & 0xF, data >> 4), dim=1)
+    return nibbles.reshape(-1)[:count].to(torch.int64)
 
 
 def _pack_bits(codes: torch.Tensor, width: int) -> torch.Tensor:

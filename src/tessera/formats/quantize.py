@@ -7,7 +7,7 @@ import torch
 from tessera.formats.base import Format, check_rounding, get_format
 from tessera.formats.block import BlockFormat
 from tessera.formats.elements import element_compute_dtype, round_elements_
-from tessera.formats.scaling import BlockQuantized, quantize_blocks
+from tessera.formats.scaling import fake_quantize_blocks
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -19,6 +19,7 @@ def quantize(
     *,
     rounding: str = "nearest_even",
     seed: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Round ``x`` onto ``fmt`` and return the represented values (same shape and dtype).
 
@@ -28,25 +29,50 @@ def quantize(
     torch's global generator). Special values follow one policy, documented in
     ``docs/formats.md``: NaN stays NaN, finite overflow and Inf saturate to ±max (Inf stays Inf
     in formats that have it), a block holding NaN or Inf becomes all NaN.
+
+    ``out``, a contiguous tensor of ``x``'s shape and dtype that does not share memory with
+    ``x``, receives the result and is returned: reusing one saves allocating (and
+    page-faulting) a new tensor per call. For repeated calls on large tensors see
+    ``compiled_quantizer``.
     """
     fmt = get_format(fmt)
     shape = x.shape if isinstance(x, torch.Tensor) else None
     x, axis = check_input(x, fmt, axis)
     check_rounding(rounding)
-    if x.numel() == 0:
-        return x.clone()
+    flat_out = check_out(out, x, shape)
     noise = stochastic_noise(x.shape, seed) if rounding == "stochastic" else None
+    result = quantize_values(x, fmt, axis, rounding, noise, flat_out)
+    return result.reshape(shape) if out is None else out
+
+
+def quantize_values(
+    x: torch.Tensor,
+    fmt: Format,
+    axis: int,
+    rounding: str,
+    noise: torch.Tensor | None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The body of ``quantize`` on validated arguments (``x`` at least 1-d, ``axis`` normalized)."""
+    if x.numel() == 0:
+        return x.clone() if out is None else out
     if isinstance(fmt, BlockFormat):
-        result = blocks_to_tensor(quantize_blocks(x, fmt, axis, rounding, noise), x.dtype)
-    else:
-        result = quantize_elements(x, fmt, rounding, noise)
-    return result.reshape(shape)
+        return fake_quantize_blocks(x, fmt, axis, rounding, noise, out)
+    result = quantize_elements(x, fmt, rounding, noise)
+    return result if out is None else out.copy_(result)
 
 
-def blocks_to_tensor(parts: BlockQuantized, dtype: torch.dtype) -> torch.Tensor:
-    """Dequantize block parts back to the caller's layout and dtype (contiguous)."""
-    values = parts.layout.from_blocks(parts.dequantized())
-    return values.to(dtype).contiguous()
+def check_out(out: torch.Tensor | None, x: torch.Tensor, shape: torch.Size) -> torch.Tensor | None:
+    """Validate an ``out`` tensor; returns it viewed with ``x``'s (at least 1-d) shape."""
+    if out is None:
+        return None
+    if not isinstance(out, torch.Tensor) or out.shape != shape or out.dtype != x.dtype:
+        raise ValueError(f"out must be a tensor of shape {tuple(shape)} and dtype {x.dtype}")
+    if not out.is_contiguous() or out.device != x.device:
+        raise ValueError("out must be contiguous and on the input's device")
+    if out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+        raise ValueError("out must not share memory with the input (use x.copy_(quantize(x, fmt)))")
+    return out.view(x.shape)
 
 
 def quantize_elements(

@@ -183,23 +183,30 @@ def _round_significant(v: float, bits: int) -> float:
 
 
 def _round_scale(raw: float, fmt: BlockFormat) -> float:
-    if not math.isfinite(raw):
-        return math.nan
+    """A raw scale that overflowed to Inf saturates like any other value."""
     if fmt.scale == FP32:
-        return float(np.float32(raw))
-    return round_value(raw, fmt.scale, _SCALE_ROUNDING[fmt.scale_mode])
+        return float(np.float32(min(raw, FP32.max_normal)))
+    return round_value(raw, fmt.scale, _SCALE_ROUNDING[fmt.scale_mode], keep_inf=False)
 
 
 def _tensor_scale(rows: list[list[float]], fmt: BlockFormat) -> float:
-    finite = [abs(v) for row in rows for v in row if math.isfinite(v)]
-    amax = max(finite, default=0.0)
+    """fp32(amax / (element max * scale max)) over the blocks that hold no NaN or Inf (1 if none)."""
+    block = fmt.block_size or len(rows[0])
+    amax = 0.0
+    for row in rows:
+        for start in range(0, len(row), block):
+            chunk = row[start : start + block]
+            if all(math.isfinite(v) for v in chunk):
+                amax = max(amax, *(abs(v) for v in chunk))
     return float(np.float32(amax / (fmt.element.max_normal * fmt.scale.max_normal))) or 1.0
 
 
 def _zero_point_block(block: list[float], fmt: BlockFormat, rounding: str, u: list[float], compute: type) -> list[float]:
     elem: IntFormat = fmt.element
     lo, hi = compute(min(min(block), 0.0)), compute(max(max(block), 0.0))
-    scale = compute(_round_scale(float((hi - lo) / compute(elem.qmax - elem.qmin)), fmt))
+    with np.errstate(over="ignore"):
+        span = hi - lo
+    scale = compute(_round_scale(float(span / compute(elem.qmax - elem.qmin)), fmt))
     if scale == 0:
         return [0.0] * len(block)
     zero_point = min(max(float(np.round(compute(elem.qmin) - lo / scale)), elem.qmin), elem.qmax)

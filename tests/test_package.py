@@ -1,0 +1,43 @@
+"""Packaging promises: lean import, documented public API and commands."""
+
+import inspect
+import subprocess
+import sys
+
+import tessera
+from tessera.cli import main
+
+OPTIONAL = {
+    "sklearn",
+    "click",
+    "ml_dtypes",
+    "transformers",
+    "yaml",
+    "safetensors",
+    "matplotlib",
+    "iree",
+    "cv2",
+    "ray",
+}
+
+
+def test_import_pulls_torch_and_numpy_only():
+    code = "import sys, tessera; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
+    assert "torch" in loaded
+    assert not loaded & OPTIONAL, f"import tessera loaded optional packages: {sorted(loaded & OPTIONAL)}"
+
+
+def test_every_public_name_is_documented():
+    for name in tessera.__all__:
+        obj = getattr(tessera, name)
+        assert inspect.getdoc(obj), f"tessera.{name} has no docstring"
+
+
+def test_every_command_has_help():
+    for name, command in main.commands.items():
+        assert command.help, f"'tessera {name}' has no help text"
