@@ -132,7 +132,7 @@ def _validate(fmt: BlockFormat) -> None:
         raise ValueError(f"block_size must be a positive integer or None, got {fmt.block_size!r}")
     if fmt.scale_mode not in SCALE_MODES:
         raise ValueError(f"unknown scale_mode {fmt.scale_mode!r}; valid: {', '.join(SCALE_MODES)}")
-    if isinstance(fmt.element, BlockFormat) or isinstance(fmt.element, ExponentFormat):
+    if isinstance(fmt.element, (BlockFormat, ExponentFormat)):
         raise ValueError(f"{fmt.element.name} cannot be a block element format")
     if not isinstance(fmt.scale, (ExponentFormat, FloatFormat)):
         raise ValueError(
@@ -149,8 +149,6 @@ def _validate(fmt: BlockFormat) -> None:
         raise ValueError("a per-tensor fp32 scale goes with a float block scale (as in NVFP4)")
 
 
-
-
 def _mx(element: Format, name: str) -> BlockFormat:
     return register(BlockFormat(element, E8M0, 32, name=name))
 
@@ -161,16 +159,12 @@ MXFP6_E3M2 = _mx(E3M2, "mxfp6_e3m2")
 MXFP6_E2M3 = _mx(E2M3, "mxfp6_e2m3")
 MXFP4 = _mx(E2M1, "mxfp4")
 MXINT8 = _mx(IntFormat(8, frac_bits=6), "mxint8")
-NVFP4 = register(
-    BlockFormat(E2M1, E4M3, 16, scale_mode="even", tensor_scale=True, name="nvfp4")
-)
+NVFP4 = register(BlockFormat(E2M1, E4M3, 16, scale_mode="even", tensor_scale=True, name="nvfp4"))
 BFP16 = register(BlockFormat(IntFormat(8, frac_bits=6), E8M0, 8, name="bfp16"))
 register(BlockFormat(IntFormat(8), FP32, None, scale_mode="even", name="int8_channel"))
 register(BlockFormat(IntFormat(4), FP16, 32, scale_mode="even", name="int4_g32"))
 register(
-    BlockFormat(
-        IntFormat(4, signed=False), FP16, 32, scale_mode="even", zero_point=True, name="uint4_g32_zp"
-    )
+    BlockFormat(IntFormat(4, signed=False), FP16, 32, scale_mode="even", zero_point=True, name="uint4_g32_zp")
 )
 
 

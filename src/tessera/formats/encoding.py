@@ -100,7 +100,7 @@ def decode(enc: Encoded) -> torch.Tensor:
     dtype = element_compute_dtype(fmt.element, enc.dtype, scaled=True)
     codes = unpack(enc.elements, fmt.element.bits, enc.numel).reshape(layout.moved_shape)
     blocks = layout.to_blocks(decode_values(codes, fmt.element, dtype).movedim(-1, layout.axis))
-    per_block = blocks.shape[:-1] + (1,)
+    per_block = (*blocks.shape[:-1], 1)
     scale = _decode_scales(enc, fmt, layout.n_blocks, dtype).reshape(per_block)
     zero_point = None
     if enc.zero_points is not None:
@@ -151,7 +151,8 @@ def _decode_scales(enc: Encoded, fmt: BlockFormat, n_blocks: int, dtype: torch.d
     codes = unpack(enc.scales, fmt.scale.bits, n_blocks)
     if isinstance(fmt.scale, ExponentFormat):
         bad = codes == fmt.scale.nan_code
-        return pow2(codes.masked_fill(bad, fmt.scale.bias) - fmt.scale.bias, dtype).masked_fill_(bad, torch.nan)
+        exponent = codes.masked_fill(bad, fmt.scale.bias) - fmt.scale.bias
+        return pow2(exponent, dtype).masked_fill_(bad, torch.nan)
     scale = decode_values(codes, fmt.scale, dtype)
     return scale * enc.tensor_scale if enc.tensor_scale is not None else scale
 

@@ -96,7 +96,9 @@ def quantize(
     values = x.detach().to(torch.float64).reshape(shape or (1,))
     u = (noise if noise is not None else torch.zeros(shape)).to(torch.float64).reshape(values.shape)
     if not isinstance(fmt, BlockFormat):
-        out = [round_value(v, fmt, rounding, w) for v, w in zip(values.flatten().tolist(), u.flatten().tolist())]
+        out = [
+            round_value(v, fmt, rounding, w) for v, w in zip(values.flatten().tolist(), u.flatten().tolist())
+        ]
         return torch.tensor(out, dtype=torch.float64).reshape(shape).to(dtype)
     axis = axis % values.dim()
     moved = values.movedim(axis, -1)
@@ -139,7 +141,11 @@ def quantize_block(
     scale = compute(block_scale) * compute(tensor_scale) if tensor_scale is not None else compute(block_scale)
     out = []
     for v, w in zip(block, u):
-        element = round_value(float(compute(v) / scale), elem, rounding, w, False) if scale else math.copysign(0.0, v)
+        element = (
+            round_value(float(compute(v) / scale), elem, rounding, w, False)
+            if scale
+            else math.copysign(0.0, v)
+        )
         if element == 0 and not elem.signed_zero:
             element = 0.0
         out.append(float(compute(element) * scale))
@@ -201,7 +207,9 @@ def _tensor_scale(rows: list[list[float]], fmt: BlockFormat) -> float:
     return float(np.float32(amax / (fmt.element.max_normal * fmt.scale.max_normal))) or 1.0
 
 
-def _zero_point_block(block: list[float], fmt: BlockFormat, rounding: str, u: list[float], compute: type) -> list[float]:
+def _zero_point_block(
+    block: list[float], fmt: BlockFormat, rounding: str, u: list[float], compute: type
+) -> list[float]:
     elem: IntFormat = fmt.element
     lo, hi = compute(min(min(block), 0.0)), compute(max(max(block), 0.0))
     with np.errstate(over="ignore"):
@@ -222,4 +230,6 @@ def _round_integer(v: float, rounding: str, u: float) -> float:
     floor = math.floor(v)
     if v == floor:
         return float(v)
-    return _choose(v, floor, floor + 1.0, rounding, u, {abs(floor): int(floor) % 2, abs(floor + 1): int(floor + 1) % 2})
+    return _choose(
+        v, floor, floor + 1.0, rounding, u, {abs(floor): int(floor) % 2, abs(floor + 1): int(floor + 1) % 2}
+    )

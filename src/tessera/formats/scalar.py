@@ -160,7 +160,7 @@ class IntFormat(Format):
 
     @property
     def qmax(self) -> int:
-        return 2 ** self.mbits - 1
+        return 2**self.mbits - 1
 
     @property
     def step(self) -> float:
