@@ -1,8 +1,8 @@
 """Packaging promises: lean import, documented public API and commands."""
 
 import inspect
-import subprocess
-import sys
+
+from tests.imports import top_level_modules_after
 
 import tessera
 from tessera.cli import main
@@ -22,12 +22,7 @@ OPTIONAL = {
 
 
 def test_import_pulls_torch_and_numpy_only():
-    code = "import sys, tessera; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
-    loaded = set(
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout.split()
-    )
+    loaded = top_level_modules_after("import tessera")
     assert "torch" in loaded
     assert not loaded & OPTIONAL, f"import tessera loaded optional packages: {sorted(loaded & OPTIONAL)}"
 

@@ -3,11 +3,10 @@
 import importlib
 import inspect
 import pkgutil
-import subprocess
-import sys
 
 import pytest
 import torch
+from tests.imports import top_level_modules_after
 
 from tessera.zoo import FileFormatError, get_model, model_names, resolve_data_dir
 
@@ -73,12 +72,7 @@ def test_bad_counts_are_refused():
 
 
 def test_importing_the_zoo_loads_no_optional_package():
-    code = "import sys, tessera.zoo; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
-    loaded = set(
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout.split()
-    )
+    loaded = top_level_modules_after("import tessera.zoo")
     heavy = {"sklearn", "scipy", "transformers", "sentence_transformers", "safetensors"}
     assert not loaded & heavy, f"import tessera.zoo loaded {sorted(loaded & heavy)}"
 

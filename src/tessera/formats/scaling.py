@@ -147,10 +147,7 @@ class BlockQuantized:
 
     def dequantized(self) -> torch.Tensor:
         """Elements times scales, in blocked layout (computed in place on ``elements``)."""
-        values = self.elements
-        if self.zero_point is not None:
-            values = values.sub_(self.zero_point)
-        return values.mul_(self.scale)
+        return apply_scale_(self.elements, self.scale, self.zero_point)
 
 
 def fake_quantize_blocks(
@@ -299,9 +296,16 @@ def scale_and_round(
 
 def dequantize_(elements: torch.Tensor, scales: BlockScales) -> torch.Tensor:
     """Elements times their scales, in place."""
-    if scales.zero_point is not None:
-        elements.sub_(scales.zero_point)
-    return elements.mul_(scales.scale)
+    return apply_scale_(elements, scales.scale, scales.zero_point)
+
+
+def apply_scale_(
+    elements: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor | None
+) -> torch.Tensor:
+    """(elements - zero_point) * scale, in place."""
+    if zero_point is not None:
+        elements.sub_(zero_point)
+    return elements.mul_(scale)
 
 
 def choose_scales(
