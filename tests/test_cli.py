@@ -82,3 +82,20 @@ def test_quantize_unknown_model_lists_models():
     assert (
         result.exit_code == 2 and "unknown model 'resnet18'" in result.output and "resnet20" in result.output
     )
+
+
+def test_workload_prints_ops_and_writes_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path / "cache"))
+    table = run("workload", "digits-cnn")
+    assert table.exit_code == 0 and "conv2d" in table.output and "MACs" in table.output
+    out, topology = tmp_path / "w.yaml", tmp_path / "convs.csv"
+    saved = run("workload", "digits-cnn", "--out", str(out), "--scalesim-conv", str(topology))
+    assert saved.exit_code == 0 and out.exists()
+    assert topology.read_text().startswith("Layer name, IFMAP Height")
+    as_json = json.loads(run("workload", "digits-cnn", "--json").output)
+    assert {op["kind"] for op in as_json["ops"]} >= {"conv2d", "gemm"}
+
+
+def test_workload_unknown_model_lists_models():
+    result = run("workload", "resnet18")
+    assert result.exit_code == 2 and "resnet20" in result.output

@@ -18,6 +18,7 @@ from tessera.formats import (
 )
 from tessera.quant import LayerRule, QuantConfig, quantize_, restore
 from tessera.quant.storage import load, save
+from tessera.workload import Workload, capture
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,8 @@ __all__ = [
     "IntFormat",
     "LayerRule",
     "QuantConfig",
+    "Workload",
+    "capture",
     "decode",
     "encode",
     "format_names",

@@ -117,6 +117,9 @@ def _progress(quiet: bool):
 @click.option("--weights", default=None, help="Weight format (default mxfp8_e4m3, or the config file's).")
 @click.option("--acts", default=None, help="Activation (layer input) format; none by default.")
 @click.option(
+    "--attention", default=None, help="Format for the attention matmuls' operands; none by default."
+)
+@click.option(
     "--method", type=click.Choice(["rtn", "gptq", "ed"]), default=None, help="PTQ method (default rtn)."
 )
 @click.option(
@@ -130,7 +133,19 @@ def _progress(quiet: bool):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 def quantize_command(
-    model_name, weights, acts, method, config_file, calib_samples, limit, data_dir, out, force, as_json, quiet
+    model_name,
+    weights,
+    acts,
+    attention,
+    method,
+    config_file,
+    calib_samples,
+    limit,
+    data_dir,
+    out,
+    force,
+    as_json,
+    quiet,
 ) -> None:
     """Evaluate a model in fp32, quantize it, evaluate it again, and optionally save it."""
     from dataclasses import replace
@@ -143,6 +158,7 @@ def quantize_command(
         overrides = {
             "weights": weights,
             "activations": acts,
+            "attention": attention,
             "method": method,
             "calibration_samples": calib_samples,
         }
@@ -184,6 +200,46 @@ def eval_command(model_name, saved, limit, data_dir, as_json) -> None:
         click.echo(
             f"{result['model']}{' (saved)' if saved else ''}: {result['metric']} {result['value']:.4g}"
         )
+
+
+WORKLOAD_COLUMNS = ["name", "kind", "input", "output", "m", "n", "k", "count", "macs", "producers"]
+
+
+@main.command("workload")
+@click.argument("model_name")
+@click.option("--batch", type=int, default=1, help="Examples in the captured batch (default 1).")
+@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@click.option("--json", "as_json", is_flag=True, help="Print the workload as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the workload (.yaml, .yml or .json).")
+@click.option("--scalesim-conv", type=click.Path(dir_okay=False), help="Write a SCALE-Sim conv topology CSV.")
+@click.option("--scalesim-gemm", type=click.Path(dir_okay=False), help="Write a SCALE-Sim GEMM topology CSV.")
+def workload_command(model_name, batch, data_dir, as_json, out, scalesim_conv, scalesim_gemm) -> None:
+    """Capture MODEL_NAME's workload (ops, shapes, edges) and print or save it."""
+    from tessera.workload import (
+        CaptureError,
+        capture_model,
+        save_workload,
+        to_json,
+        write_conv_topology,
+        write_gemm_topology,
+    )
+
+    try:
+        workload = capture_model(model_name, data_dir, batch)
+        if out:
+            save_workload(workload, out)
+        if scalesim_conv:
+            write_conv_topology(workload, scalesim_conv)
+        if scalesim_gemm:
+            write_gemm_topology(workload, scalesim_gemm)
+    except (ValueError, FileNotFoundError, ImportError, CaptureError) as err:
+        raise click.UsageError(str(err)) from err
+    if as_json:
+        click.echo(to_json(workload))
+    elif not (out or scalesim_conv or scalesim_gemm):
+        click.echo(format_table(workload.to_rows(), WORKLOAD_COLUMNS))
+        parameters = sum(param.elements for param in workload.params)
+        click.echo(f"{len(workload.ops)} ops, {workload.macs:,} MACs, {parameters:,} parameters")
 
 
 @main.command("models")

@@ -15,6 +15,7 @@ def test_json_round_trip():
             LayerRule(pattern="*", types=("conv2d",), weights="mxint8"),
         ),
         smoothquant=0.5,
+        attention="mxfp8_e4m3",
     )
     assert QuantConfig.from_json(config.to_json()) == config
 

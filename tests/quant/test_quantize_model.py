@@ -75,11 +75,12 @@ def layer_output_error(split, model, method, fmt="mxfp4"):
         restore(model)
 
 
+@pytest.mark.parametrize("fmt", ["mxfp4", "nvfp4", "int4_g32", "mxint8"])
 @pytest.mark.parametrize("method", ["gptq", "ed"])
-def test_data_aware_methods_lower_layer_output_error(digits, method):
+def test_data_aware_methods_lower_layer_output_error(digits, method, fmt):
     split, model = digits
-    rtn = layer_output_error(split, model, "rtn")
-    assert layer_output_error(split, model, method) < rtn
+    rtn = layer_output_error(split, model, "rtn", fmt)
+    assert layer_output_error(split, model, method, fmt) < rtn
 
 
 def test_smoothquant_keeps_the_float_function(digits):

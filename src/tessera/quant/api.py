@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from tessera.quant.capture import capture_inputs, limit_batches
+from tessera.quant.attention import quantize_attention, restore_attention
+from tessera.quant.calibration import CalibrationRunner, Group, limit_batches
 from tessera.quant.config import QuantConfig
 from tessera.quant.layers import QuantizedLayer, layer_kind
 from tessera.quant.methods import METHOD_HANDLERS, LayerTask
@@ -33,12 +34,14 @@ class LayerResult:
 
 @dataclass(frozen=True)
 class QuantReport:
-    """What ``quantize_`` did: the layers it quantized and those it left in place, with why."""
+    """What ``quantize_`` did: the layers it quantized, those it left in place (with why), and
+    the attention modules whose matmuls it quantized."""
 
     method: str
     layers: list[LayerResult] = field(default_factory=list)
     left_in_place: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    attention: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,9 +58,11 @@ def quantize_(
     Every ``nn.Linear``, ``nn.Conv1d`` and ``nn.Conv2d`` that the config assigns a format becomes
     a ``QuantizedLayer``: weights quantized once by ``config.method``, inputs quantized on the fly.
     Other layers are left in place and listed in the report. ``calib`` is an iterable of batches,
-    each fed as ``model(batch)``; data-aware methods and SmoothQuant need it. Layers are processed
-    in registration order, each calibrated on the inputs the already-quantized layers produce.
-    ``progress(done, total, layer_name)`` is called after each layer. ``restore`` undoes it.
+    each fed as ``model(batch)``; data-aware methods and SmoothQuant need it. With calibration
+    data, layers are processed in the order the model executes them, each calibrated on the
+    inputs the already-quantized layers produce (see ``tessera.quant.calibration``).
+    ``progress(done, total, layer_name)`` is called after each layer. ``config.attention``
+    quantizes the attention matmuls first, so that calibration sees them. ``restore`` undoes it.
     """
     start = time.perf_counter()
     tasks, left = plan(model, config)
@@ -67,16 +72,20 @@ def quantize_(
             raise ValueError(f"method {config.method!r} (or smoothquant) needs calibration data: pass calib=")
         batches = limit_batches(calib, config.calibration_samples)
     scales = smoothing_scales(model, tasks, batches, config.smoothquant) if config.smoothquant else {}
-    float_model = copy.deepcopy(model) if config.method == "ed" else None
+    float_model = copy.deepcopy(model) if config.method == "ed" and batches is not None else None
+    attention = quantize_attention(model, config.attention) if config.attention else []
+    float_runner = CalibrationRunner(float_model, batches) if float_model is not None else None
+    runner = CalibrationRunner(model, batches) if batches is not None else None
     handler = METHOD_HANDLERS[config.method]
     results = []
-    for done, task in enumerate(tasks, start=1):
+    for done, (task, group) in enumerate(_calibration_order(tasks, runner), start=1):
         task_start = time.perf_counter()
         task.input_scale = scales.get(task.name)
-        if batches is not None:
-            task.inputs = capture_inputs(model, task.module, batches, task.input_transform)
-            if float_model is not None:
-                task.float_inputs = capture_inputs(float_model, float_model.get_submodule(task.name), batches)
+        if group is not None:
+            task.inputs = [task.input_transform(x) for x in group.inputs]
+            if float_runner is not None:
+                leader = float_model.get_submodule(group.names[0])
+                task.float_inputs = float_runner.first_reached({leader: group.names[0]}).inputs
         weight, bias, note = handler(task, config)
         layer = QuantizedLayer(
             task.module, task.name, weight, task.weight_format, task.input_format, task.input_scale
@@ -98,7 +107,25 @@ def quantize_(
         )
         if progress:
             progress(done, len(tasks), task.name)
-    return QuantReport(config.method, results, left, time.perf_counter() - start)
+    return QuantReport(config.method, results, left, time.perf_counter() - start, attention)
+
+
+def _calibration_order(
+    tasks: list[LayerTask], runner: CalibrationRunner | None
+) -> Iterator[tuple[LayerTask, Group | None]]:
+    """Tasks in the order the model executes them, each with the calibration inputs its group of
+    siblings received (registration order and no inputs when there is no calibration data)."""
+    if runner is None:
+        yield from ((task, None) for task in tasks)
+        return
+    pending = {task.module: task for task in tasks}
+    while pending:
+        group = runner.first_reached({module: task.name for module, task in pending.items()})
+        members = [task for task in pending.values() if task.name in group.names]
+        for task in members:
+            del pending[task.module]
+        for task in sorted(members, key=lambda t: group.names.index(t.name)):
+            yield task, group
 
 
 def plan(model: nn.Module, config: QuantConfig) -> tuple[list[LayerTask], list[tuple[str, str]]]:
@@ -123,10 +150,12 @@ def plan(model: nn.Module, config: QuantConfig) -> tuple[list[LayerTask], list[t
 
 
 def restore(model: nn.Module) -> int:
-    """Put the original layers back in place of every ``QuantizedLayer``; returns how many."""
+    """Put the original layers back in place of every ``QuantizedLayer`` and the attention matmuls
+    back in floating point; returns how many layers were swapped back."""
     swapped = [(name, m) for name, m in model.named_modules() if isinstance(m, QuantizedLayer)]
     for name, layer in swapped:
         _replace(model, name, layer.original)
+    restore_attention(model)
     return len(swapped)
 
 

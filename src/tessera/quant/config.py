@@ -83,7 +83,9 @@ class QuantConfig:
     ``weights``/``activations``: default formats for every supported layer (``None`` = float);
     ``rules`` override them per layer, first match wins. ``method``: ``rtn``, ``gptq`` or ``ed``.
     ``smoothquant``: migration strength alpha (e.g. 0.5) or ``None``. ``calibration_samples``:
-    how many calibration examples data-aware methods use.
+    how many calibration examples data-aware methods use. ``attention``: a format for both
+    operands of the attention matmuls (q kᵀ and probabilities x v), or ``None`` to keep them
+    in floating point.
     """
 
     weights: str | None = "mxfp8_e4m3"
@@ -94,6 +96,7 @@ class QuantConfig:
     ed: ErrorDiffusionOptions = field(default_factory=ErrorDiffusionOptions)
     smoothquant: float | None = None
     calibration_samples: int = 128
+    attention: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(self.rules))
@@ -101,6 +104,7 @@ class QuantConfig:
             raise ValueError(f"unknown method {self.method!r}; valid: {', '.join(METHODS)}")
         _check_format(self.weights, "weights")
         _check_format(self.activations, "activations")
+        _check_format(self.attention, "attention")
         if self.smoothquant is not None and not 0 < self.smoothquant < 1:
             raise ValueError(f"smoothquant alpha must be in (0, 1), got {self.smoothquant}")
         if self.calibration_samples <= 0:

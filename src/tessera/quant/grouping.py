@@ -33,7 +33,7 @@ class ColumnQuantizer:
         self.fmt = get_format(fmt)
         self.groups = column_groups(weight.shape[1], channels, self.fmt)
         self.blocked = isinstance(self.fmt, BlockFormat)
-        self.tensor_scale = tensor_scale_of(weight, self.fmt, None) if self.blocked else None
+        self.tensor_scale = tensor_scale_of(weight, self.fmt, None)[1] if self.blocked else None
         self._scales: dict[int, object] = {}
 
     def started(self, column: int) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tessera.quant.capture import run_model
+from tessera.quant.calibration import run_model
 from tessera.quant.layers import WEIGHT_AXIS, input_axis
 
 

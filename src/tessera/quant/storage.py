@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from tessera.formats import Encoded, decode, encode, get_format
+from tessera.quant.attention import quantize_attention
 from tessera.quant.config import QuantConfig
 from tessera.quant.layers import WEIGHT_AXIS, QuantizedLayer
 
@@ -54,6 +55,7 @@ def save(
         "model": model_name,
         "config": config.to_dict() if config else None,
         "layers": layer_meta,
+        "attention_format": config.attention if config else None,
     }
     save_file(tensors, str(folder / WEIGHTS_FILE))
     (folder / META_FILE).write_text(json.dumps(meta, indent=2))
@@ -96,6 +98,8 @@ def load(folder: str | Path, model: nn.Module) -> nn.Module:
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, layer)
         tensors[f"{name}.weight"] = weight
+    if meta.get("attention_format"):
+        quantize_attention(model, meta["attention_format"])
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         kind, key = ("missing", missing[0]) if missing else ("unexpected", unexpected[0])

@@ -27,6 +27,7 @@ class QuantizeRun:
     method: str
     weights: str | None
     activations: str | None
+    attention: str | None
     layers_quantized: int
     left_in_place: list[tuple[str, str]]
     quantize_seconds: float
@@ -77,6 +78,7 @@ def quantize_model(
         config.method,
         config.weights,
         config.activations,
+        config.attention,
         len(report.layers),
         report.left_in_place,
         report.seconds,

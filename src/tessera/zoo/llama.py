@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from tessera.quant.attention import AttentionMatmuls
 from tessera.zoo.evaluation import model_device
 from tessera.zoo.tokenizer import BOS, EOS, Tokenizer
 
@@ -72,6 +73,7 @@ class Attention(nn.Module):
         self.wk = nn.Linear(config.dim, config.n_kv_heads * self.head_dim, bias=False)
         self.wv = nn.Linear(config.dim, config.n_kv_heads * self.head_dim, bias=False)
         self.wo = nn.Linear(config.n_heads * self.head_dim, config.dim, bias=False)
+        self.matmuls = AttentionMatmuls(causal=True)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -82,9 +84,7 @@ class Attention(nn.Module):
         q = rotate_pairs(heads(self.wq(x), self.n_heads), cos, sin)
         k = rotate_pairs(heads(self.wk(x), self.n_kv_heads), cos, sin)
         v = heads(self.wv(x), self.n_kv_heads)
-        group = self.n_heads // self.n_kv_heads
-        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-        out = functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out = self.matmuls(q, k, v)
         return self.wo(out.transpose(1, 2).reshape(batch, length, -1))
 
 

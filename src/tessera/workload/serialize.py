@@ -1,0 +1,94 @@
+"""Workloads as YAML or JSON files: ``Workload.to_dict`` written out, read back strictly.
+
+Reading rejects duplicate keys, unknown keys, missing keys and malformed values with a
+ValueError that names the key; YAML messages also give the line. PyYAML is imported only when
+YAML is read or written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tessera.workload.graph import Workload
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class _LineDict(dict):
+    """A mapping read from YAML that remembers its line (1-based) for error messages."""
+
+    line: int
+
+
+def to_yaml(workload: Workload) -> str:
+    """The workload as YAML text (shapes as inline lists)."""
+    import yaml
+
+    return yaml.safe_dump(workload.to_dict(), sort_keys=False, default_flow_style=None, width=110)
+
+
+def from_yaml(text: str, source: str = "workload.yaml") -> Workload:
+    """The workload in YAML text; ValueError naming the key and line of any problem."""
+    return Workload.from_dict(_load_yaml(text, source), source)
+
+
+def to_json(workload: Workload) -> str:
+    """The workload as indented JSON text."""
+    return json.dumps(workload.to_dict(), indent=1)
+
+
+def from_json(text: str, source: str = "workload.json") -> Workload:
+    """The workload in JSON text; ValueError naming the key of any problem."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise ValueError(f"{source}: duplicate key {key!r}")
+            found[key] = value
+        return found
+
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source}: not valid JSON: {err}") from None
+    return Workload.from_dict(data, source)
+
+
+def save_workload(workload: Workload, path: str | Path) -> None:
+    """Write ``workload`` as YAML (``.yaml``, ``.yml``) or JSON (any other suffix)."""
+    path = Path(path)
+    path.write_text(to_yaml(workload) if path.suffix in YAML_SUFFIXES else to_json(workload))
+
+
+def load_workload(path: str | Path) -> Workload:
+    """Read a workload written by ``save_workload`` (YAML or JSON by suffix)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    return from_yaml(text, str(path)) if path.suffix in YAML_SUFFIXES else from_json(text, str(path))
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        """Safe YAML whose mappings reject repeated keys and carry their line."""
+
+    def mapping(loader: StrictLoader, node: yaml.MappingNode) -> _LineDict:
+        loader.flatten_mapping(node)
+        found = _LineDict()
+        found.line = node.start_mark.line + 1
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in found:
+                raise ValueError(f"{source}: line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            found[key] = loader.construct_object(value_node, deep=True)
+        return found
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    try:
+        return yaml.load(text, Loader=StrictLoader)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{source}: not valid YAML: {err}") from None
