@@ -99,3 +99,25 @@ def test_workload_prints_ops_and_writes_files(tmp_path, monkeypatch):
 def test_workload_unknown_model_lists_models():
     result = run("workload", "resnet18")
     assert result.exit_code == 2 and "resnet20" in result.output
+
+
+def test_simulate_model_prints_layers_and_totals_as_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path / "cache"))
+    result = run("simulate", "--model", "digits-cnn", "--rows", "8", "--cols", "8", "--json")
+    report = json.loads(result.output)
+    assert {"compute_cycles", "total_cycles", "stall_cycles", "utilization", "layers"} <= set(report)
+    assert len(report["layers"]) == report["layer_count"] == 4
+    assert report["compute_cycles"] == sum(layer["compute_cycles"] for layer in report["layers"])
+
+
+def test_simulate_one_gemm_matches_the_published_formula():
+    """32x32 weight stationary, M=49 K=1728 N=384: folds ceil(1728/32) * ceil(384/32) = 648,
+    each 2*32 + 32 + 49 - 2 cycles, minus 1 (REFERENCES §4 formula)."""
+    report = json.loads(run("simulate", "--gemm", "49,384,1728", "--json").output)
+    assert report["compute_cycles"] == 648 * (2 * 32 + 32 + 49 - 2) - 1
+
+
+def test_simulate_bad_input_names_the_field():
+    assert "dataflow" in run("simulate", "--gemm", "4,4,4", "--dataflow", "xx").output
+    assert "M,N,K" in run("simulate", "--gemm", "4,4").output
+    assert "either --model" in run("simulate").output

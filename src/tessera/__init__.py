@@ -16,6 +16,7 @@ from tessera.formats import (
     get_format,
     quantize,
 )
+from tessera.hw import SystolicArray, simulate
 from tessera.quant import LayerRule, QuantConfig, quantize_, restore
 from tessera.quant.storage import load, save
 from tessera.workload import Workload, capture
@@ -30,6 +31,7 @@ __all__ = [
     "IntFormat",
     "LayerRule",
     "QuantConfig",
+    "SystolicArray",
     "Workload",
     "capture",
     "decode",
@@ -41,4 +43,5 @@ __all__ = [
     "quantize_",
     "restore",
     "save",
+    "simulate",
 ]

@@ -242,6 +242,95 @@ def workload_command(model_name, batch, data_dir, as_json, out, scalesim_conv, s
         click.echo(f"{len(workload.ops)} ops, {workload.macs:,} MACs, {parameters:,} parameters")
 
 
+SIMULATE_COLUMNS = [
+    "name",
+    "compute_cycles",
+    "stall_cycles",
+    "total_cycles",
+    "utilization",
+    "mapping_efficiency",
+    "dram_words",
+    "energy_pj",
+]
+
+
+def _gemm_option(_ctx, _param, values: tuple[str, ...]) -> list:
+    from tessera.workload import GemmShape
+
+    shapes = []
+    for text in values:
+        try:
+            m, n, k = (int(v) for v in text.split(","))
+            shapes.append(GemmShape(m, n, k))
+        except ValueError as err:
+            raise click.BadParameter(f"{text!r}: expected M,N,K positive integers ({err})") from None
+    return shapes
+
+
+@main.command("simulate")
+@click.option("--model", "model_name", default=None, help="Zoo model to capture and simulate.")
+@click.option("--gemm", multiple=True, callback=_gemm_option, help="Simulate one GEMM M,N,K (repeatable).")
+@click.option("--arch", type=click.Choice(["systolic"]), default="systolic", help="Hardware model.")
+@click.option("--rows", type=int, default=32, show_default=True, help="Processing-element rows.")
+@click.option("--cols", type=int, default=32, show_default=True, help="Processing-element columns.")
+@click.option("--dataflow", default="ws", show_default=True, help="os, ws or is.")
+@click.option("--sram-kb", type=float, default=64.0, show_default=True, help="Each of the 3 buffers, kB.")
+@click.option("--bandwidth", type=int, default=None, help="DRAM words/cycle (default: no stalls).")
+@click.option("--format", "element_format", default="int8", show_default=True, help="Element format.")
+@click.option("--fidelity", type=click.Choice(["model", "trace"]), default="model", show_default=True)
+@click.option("--batch", type=int, default=1, show_default=True, help="Examples per captured batch.")
+@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def simulate_command(
+    model_name,
+    gemm,
+    arch,
+    rows,
+    cols,
+    dataflow,
+    sram_kb,
+    bandwidth,
+    element_format,
+    fidelity,
+    batch,
+    data_dir,
+    as_json,
+) -> None:
+    """Cycles, stalls, utilization and energy of a model or GEMMs on an accelerator, per layer."""
+    from tessera.hw import SystolicArray, simulate_workload
+    from tessera.hw.systolic import cost
+    from tessera.hw.workload_cost import WorkloadCost
+    from tessera.workload import CaptureError, capture_model
+
+    if (model_name is None) == (not gemm):
+        raise click.UsageError("give either --model or one or more --gemm M,N,K")
+    try:
+        array = SystolicArray(
+            rows=rows,
+            cols=cols,
+            dataflow=dataflow,
+            ifmap_sram_kb=sram_kb,
+            filter_sram_kb=sram_kb,
+            ofmap_sram_kb=sram_kb,
+            bandwidth_mode="calc" if bandwidth is None else "user",
+            dram_bandwidth_words_per_cycle=bandwidth,
+            element_format=element_format,
+        )
+        if model_name is not None:
+            result = simulate_workload(capture_model(model_name, data_dir, batch), array, fidelity)
+        else:
+            layers = tuple((f"gemm{i}", cost(shape, array, fidelity)) for i, shape in enumerate(gemm))
+            result = WorkloadCost("gemm", layers)
+    except (ValueError, FileNotFoundError, ImportError, CaptureError) as err:
+        raise click.UsageError(str(err)) from err
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    rows_out = [{"name": name, **c.to_dict()} for name, c in result.layers]
+    rows_out.append({"name": "total", **result.total.to_dict()})
+    click.echo(format_table(rows_out, SIMULATE_COLUMNS))
+
+
 @main.command("models")
 def models_command() -> None:
     """List the zoo's models with their datasets and metrics."""
