@@ -7,28 +7,37 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def input_columns(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Inputs as GEMM rows (samples x reduction), columns ordered like ``weight_columns``.
+def input_patches(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Inputs as GEMM operands (batch, reduction, positions) without copying where possible.
 
-    Linear: features. Convolutions: im2col patches ordered (kernel position, input channel), so
-    consecutive columns are the channels one weight block spans.
+    Linear: (1, features, rows). Convolutions: im2col patches (batch, channels x kernel
+    positions, output positions) in unfold's channel-major order; ``patch_order`` maps that order
+    to the column order of ``weight_columns``.
     """
     if isinstance(layer, nn.Linear):
-        return x.reshape(-1, x.shape[-1])
+        return x.reshape(-1, x.shape[-1]).T.unsqueeze(0)
     if isinstance(layer, nn.Conv1d):
         x, kernel = x.unsqueeze(2), (1, layer.kernel_size[0])
         stride, padding, dilation = (1, layer.stride[0]), (0, layer.padding[0]), (1, layer.dilation[0])
     else:
         kernel, stride, padding, dilation = layer.kernel_size, layer.stride, layer.padding, layer.dilation
-    patches = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)  # (B, C*k, L)
-    channels = x.shape[1]
-    b, _, positions = patches.shape
-    patches = patches.reshape(b, channels, -1, positions).permute(0, 3, 2, 1)  # (B, L, k, C)
-    return patches.reshape(b * positions, -1)
+    return F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
+
+
+def patch_order(layer: nn.Module, reduction: int) -> torch.Tensor:
+    """Index of each ``weight_columns`` column (kernel position, channel) in ``input_patches``'
+    reduction order (channel, kernel position)."""
+    if isinstance(layer, nn.Linear):
+        return torch.arange(reduction)
+    channels = layer.in_channels
+    positions = reduction // channels
+    column = torch.arange(reduction)
+    return (column % channels) * positions + column // channels
 
 
 def weight_columns(weight: torch.Tensor) -> torch.Tensor:
-    """A weight as (outputs x reduction) with the column order of ``input_columns``."""
+    """A weight as (outputs x reduction), columns ordered (kernel position, input channel), so that
+    consecutive columns are the channels one weight block spans."""
     if weight.dim() == 2:
         return weight
     return weight.movedim(1, -1).reshape(weight.shape[0], -1)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from tessera.formats import quantize
-from tessera.quant.capture import input_columns, weight_columns, weight_from_columns
+from tessera.quant.capture import input_patches, patch_order, weight_columns, weight_from_columns
 from tessera.quant.config import QuantConfig
 from tessera.quant.grouping import ColumnQuantizer
 from tessera.quant.layers import WEIGHT_AXIS, input_axis
@@ -55,25 +55,36 @@ class LayerTask:
 
     def gram(
         self, left: list[torch.Tensor], right: list[torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, int]:
-        """Sum over calibration rows of a^T b (reduction x reduction) with a, b the GEMM rows of
-        ``left`` and ``right`` (default ``left``), accumulated per batch in float32; and the row count."""
-        total, rows = None, 0
+    ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """Sums over calibration rows of a^T a and a^T b (reduction x reduction, float64, weight-column
+        order), a and b the GEMM rows of ``left`` and ``right`` (None without ``right``); accumulated
+        per batch in float32. Also the row count."""
+        left_total = right_total = None
+        rows = 0
         for i, x in enumerate(left):
-            a = input_columns(self.module, x.float())
-            b = a if right is None else input_columns(self.module, right[i].float())
-            product = a.T @ b
-            total = product if total is None else total.add_(product)
-            rows += a.shape[0]
-        return total.double(), rows
+            a = input_patches(self.module, x.float())
+            products = [a @ a.transpose(1, 2)]
+            if right is not None:
+                products.append(a @ input_patches(self.module, right[i].float()).transpose(1, 2))
+            sums = [product.sum(dim=0) for product in products]
+            left_total = sums[0] if left_total is None else left_total.add_(sums[0])
+            if right is not None:
+                right_total = sums[1] if right_total is None else right_total.add_(sums[1])
+            rows += a.shape[0] * a.shape[2]
+        order = patch_order(self.module, left_total.shape[0])
+
+        def reorder(total: torch.Tensor | None) -> torch.Tensor | None:
+            return None if total is None else total.double()[order][:, order]
+
+        return reorder(left_total), reorder(right_total), rows
 
     def column_mean(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        """Mean GEMM row of the calibration inputs (float64)."""
+        """Mean GEMM row of the calibration inputs (float64, weight-column order)."""
         total, rows = 0.0, 0
         for x in inputs:
-            a = input_columns(self.module, x.float())
-            total, rows = total + a.double().sum(dim=0), rows + a.shape[0]
-        return total / rows
+            a = input_patches(self.module, x.float()).double()
+            total, rows = total + a.sum(dim=(0, 2)), rows + a.shape[0] * a.shape[2]
+        return (total / rows)[patch_order(self.module, len(total))]
 
     def release(self) -> None:
         self.inputs = self.float_inputs = None
@@ -95,7 +106,7 @@ def gptq(task: LayerTask, config: QuantConfig) -> MethodResult:
         return rtn(task, config)[0], None, "grouped convolution: RTN"
     options = config.gptq
     weight = weight_columns(task.float_weight).double()
-    gram, rows = task.gram(task.inputs)
+    gram, _, rows = task.gram(task.inputs)
     hessian = 2.0 / rows * gram
     dead = torch.diagonal(hessian) == 0
     hessian[dead, dead] = 1.0
@@ -145,39 +156,45 @@ def error_diffusion(task: LayerTask, config: QuantConfig) -> MethodResult:
     """Error diffusion, by ``config.ed.variant`` (see ``ErrorDiffusionOptions``)."""
     if task.weight_format is None:
         return task.float_weight, None, ""
+    if getattr(task.module, "groups", 1) != 1:
+        return rtn(task, config)[0], None, "grouped convolution: RTN"
     if config.ed.variant == "inter":
         return _bias_absorbing(task)
-    if getattr(task.module, "groups", 1) != 1:
-        return _bias_absorbing(task)[0], None, "grouped convolution: RTN"
     return _column_diffusion(task), None, ""
 
 
-def _column_diffusion(task: LayerTask) -> torch.Tensor:
+LAZY_BATCH = 128  # columns per lazy update of error diffusion (speed only; results are the same)
+
+
+def _column_diffusion(task: LayerTask, batch: int = LAZY_BATCH) -> torch.Tensor:
     """Quantize input columns in order; each column's target carries the output error left by the
     columns before it (measured on the quantized network's inputs x~ against the float network's
-    inputs x): q_j = Q(<x~_j, u + w_j x_j> / |x~_j|^2), u += w_j x_j - q_j x~_j (GPFQ form)."""
+    inputs x): q_j = Q(<x~_j, u + w_j x_j> / |x~_j|^2), u += w_j x_j - q_j x~_j (GPFQ form).
+
+    ``carried[:, m]`` = sum over quantized columns k of w_k <x~_m, x_k> - q_k <x~_m, x~_k>; it is
+    updated lazily: within a batch of ``batch`` columns only for the batch, after it for the rest.
+    """
     weight = weight_columns(task.float_weight).double()
-    cross, _ = task.gram(task.inputs, task.float_inputs)  # <x~_j, x_k>
-    gram, _ = task.gram(task.inputs)  # <x~_j, x~_k>
+    gram, cross, _ = task.gram(task.inputs, task.float_inputs)  # <x~_j, x~_k>, <x~_j, x_k>
     norms = torch.diagonal(gram)
     live = norms > 0
+    targets_scale = torch.where(live, torch.diagonal(cross) / torch.where(live, norms, 1.0), 1.0)
     quantizer = ColumnQuantizer(task.weight_format, weight.float(), channels=task.module.weight.shape[1])
-    carried = torch.zeros_like(
-        weight
-    )  # carried[:, m] = sum over done k of w_k <x~_m, x_k> - q_k <x~_m, x~_k>
+    carried = torch.zeros_like(weight)
     quantized = torch.zeros_like(weight)
-
-    def targets(columns: torch.Tensor) -> torch.Tensor:
-        diffused = (carried[:, columns] + weight[:, columns] * torch.diagonal(cross)[columns]) / norms[
-            columns
-        ]
-        return torch.where(live[columns], diffused, weight[:, columns])
-
-    for j in range(weight.shape[1]):
-        if not quantizer.started(j):  # the alphabet comes from the float weights: targets saturate
-            quantizer.start(j, weight[:, quantizer.group_columns(j)].float())
-        quantized[:, j] = quantizer(j, targets(torch.tensor([j]))[:, 0].float()).double()
-        carried += torch.outer(weight[:, j], cross[:, j]) - torch.outer(quantized[:, j], gram[:, j])
+    n = weight.shape[1]
+    for start in range(0, n, batch):
+        stop = min(start + batch, n)
+        for j in range(start, stop):
+            if not quantizer.started(j):  # the alphabet comes from the float weights: targets saturate
+                quantizer.start(j, weight[:, quantizer.group_columns(j)].float())
+            target = weight[:, j] * targets_scale[j] + torch.where(live[j], carried[:, j] / norms[j], 0.0)
+            quantized[:, j] = quantizer(j, target.float()).double()
+            carried[:, j + 1 : stop] += torch.outer(weight[:, j], cross[j + 1 : stop, j]) - torch.outer(
+                quantized[:, j], gram[j + 1 : stop, j]
+            )
+        done = slice(start, stop)
+        carried[:, stop:] += weight[:, done] @ cross[stop:, done].T - quantized[:, done] @ gram[stop:, done].T
     return weight_from_columns(quantized.float(), task.module.weight.shape)
 
 
