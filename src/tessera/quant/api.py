@@ -63,9 +63,26 @@ def quantize_(
     inputs the already-quantized layers produce (see ``tessera.quant.calibration``).
     ``progress(done, total, layer_name)`` is called after each layer. ``config.attention``
     quantizes the attention matmuls first, so that calibration sees them. ``restore`` undoes it.
+    If anything fails (e.g. calibration data that does not fit the model), the model is restored
+    before the error propagates.
     """
-    start = time.perf_counter()
     tasks, left = plan(model, config)
+    try:
+        return _quantize_tasks(model, config, tasks, left, calib, progress)
+    except BaseException:
+        restore(model)
+        raise
+
+
+def _quantize_tasks(
+    model: nn.Module,
+    config: QuantConfig,
+    tasks: list[LayerTask],
+    left: list[tuple[str, str]],
+    calib: Iterable[Any] | None,
+    progress: Callable[[int, int, str], None] | None,
+) -> QuantReport:
+    start = time.perf_counter()
     batches = None
     if config.needs_calibration:
         if calib is None:

@@ -18,7 +18,6 @@ copied, so blocks that write into their inputs cannot corrupt them.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +41,17 @@ def batch_size_of(batch: Any) -> int:
     if isinstance(batch, (tuple, list)) and batch:
         return batch_size_of(batch[0])
     raise TypeError(f"cannot tell the batch size of a {type(batch).__name__}")
+
+
+def describe_batch(batch: Any) -> str:
+    """Shapes of a batch's tensors, for error messages: ``tensor 4x3x8x8`` or ``{ids: 2x9, ...}``."""
+    if isinstance(batch, torch.Tensor):
+        return "tensor " + "x".join(str(d) for d in batch.shape)
+    if isinstance(batch, Mapping):
+        return "{" + ", ".join(f"{key}: {describe_batch(value)}" for key, value in batch.items()) + "}"
+    if isinstance(batch, (tuple, list)):
+        return "(" + ", ".join(describe_batch(item) for item in batch) + ")"
+    return type(batch).__name__
 
 
 def limit_batches(batches: Iterable[Any], samples: int) -> list[Any]:
@@ -121,8 +131,15 @@ class CalibrationRunner:
             with torch.no_grad():
                 for i in range(len(self.batches)):
                     probe.start_batch(i)
-                    with contextlib.suppress(_ReachedError):
+                    try:
                         forward(i)
+                    except _ReachedError:
+                        pass
+                    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+                        raise ValueError(
+                            f"calibration batch {i} ({describe_batch(self.batches[i])}) does not fit the "
+                            f"model: {err}"
+                        ) from err
                     if probe.leader is None:
                         return Group([], [])
                     if i == 0:  # from now on, hooks on the leader and its block only
