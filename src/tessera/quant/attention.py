@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import handle_torch_function, has_torch_function
 
 from tessera.formats import quantize
 
@@ -38,7 +39,12 @@ def fake_quant_attention(
     """softmax(q kᵀ · scale + mask) v for (batch, heads, tokens, head_dim) tensors, both matmuls
     computed on ``fmt``-quantized operands. ``key``/``value`` may have fewer heads (grouped-query
     attention); ``mask`` is boolean (True = attend) or additive; ``scale`` defaults to
-    1/sqrt(head_dim)."""
+    1/sqrt(head_dim). Like ``torch.nn.functional``'s functions it honours ``__torch_function__``,
+    so a function mode (e.g. workload capture) sees one call instead of its internals."""
+    if has_torch_function((query, key, value)):
+        return handle_torch_function(
+            fake_quant_attention, (query, key, value), query, key, value, fmt, mask, scale, causal
+        )
     if key.shape[1] != query.shape[1]:
         group = query.shape[1] // key.shape[1]
         key, value = key.repeat_interleave(group, dim=1), value.repeat_interleave(group, dim=1)

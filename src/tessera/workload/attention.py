@@ -4,7 +4,9 @@
 (elementwise, with the scaling and the mask) and ``attention_av`` (probabilities x v, a matmul),
 each once per query head and example. ``F.multi_head_attention_forward`` (``nn.MultiheadAttention``)
 adds its input projections ``q_proj``, ``k_proj``, ``v_proj`` and its output projection
-``out_proj`` (gemms) around the same three.
+``out_proj`` (gemms) around the same three. Tessera's fake-quantized attention
+(``tessera.quant.attention.fake_quant_attention``) becomes the same three ops, its two matmuls
+reading operands in its format; the softmax stays in the tensors' own format.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tessera.formats import Format, get_format
 from tessera.workload.graph import OpFormats
 from tessera.workload.lowering import argument, attention_gemms, dtype_format, linear_gemm, ordered_unique
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from tessera.workload.recorder import Frame, Recorder
 
 SDPA = "scaled_dot_product_attention"
+FAKE_QUANT = "fake_quant_attention"
 MHA = "multi_head_attention_forward"
 
 
@@ -29,17 +33,51 @@ def record_attention(
     """Record an ``F.scaled_dot_product_attention`` call on (..., heads, tokens, width) tensors."""
     query, key, value = (argument(args, kwargs, i, n) for i, n in enumerate(("query", "key", "value")))
     mask = argument(args, kwargs, 3, "attn_mask")
+    out_shapes = tuple(tuple(t.shape) for t in outputs)
+    recorder.produce(outputs, _attention(recorder, SDPA, frame, query, key, value, mask, out_shapes))
+
+
+def record_quantized_attention(
+    recorder: Recorder,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    fmt: Format | str,
+    mask: Any,
+    frame: Frame | None,
+) -> int:
+    """Record a ``fake_quant_attention`` call (its arguments, before it runs) as an SDPA call
+    whose two matmuls read ``fmt`` operands; returns the index of ``attention_av``, the op that
+    produces its result."""
+    out_shape = (*query.shape[:-1], value.shape[-1])
+    operand_format = get_format(fmt).name
+    return _attention(recorder, FAKE_QUANT, frame, query, key, value, mask, (out_shape,), operand_format)
+
+
+def _attention(
+    recorder: Recorder,
+    function: str,
+    frame: Frame | None,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: Any,
+    out_shapes: tuple[tuple[int, ...], ...],
+    operand_format: str | None = None,
+) -> int:
+    """Emit attention on (..., heads, tokens, width) tensors; returns the index of the last matmul."""
     _, av = _scores_and_mix(
         recorder,
-        SDPA,
+        function,
         frame,
         (tuple(query.shape), tuple(key.shape), tuple(value.shape)),
         (recorder.producers([query]), recorder.producers([key]), recorder.producers([value])),
         mask,
-        tuple(tuple(t.shape) for t in outputs),
+        out_shapes,
         dtype_format(query.dtype),
+        operand_format,
     )
-    recorder.produce(outputs, av)
+    return av
 
 
 def record_multihead_attention(
@@ -128,12 +166,15 @@ def _scores_and_mix(
     mask: Any,
     out_shapes: tuple[tuple[int, ...], ...],
     fmt: str | None,
+    operand_format: str | None = None,
 ) -> tuple[int, int]:
     """Emit q kᵀ, softmax and probabilities x v for query, key and value ``shapes`` and their
-    producers; returns the indices of the softmax and of the last matmul."""
+    producers, in format ``fmt``; the matmuls read ``operand_format`` operands where one is given.
+    Returns the indices of the softmax and of the last matmul."""
     query, key, value = shapes
     scores_gemm, mixed_gemm, scores = attention_gemms(query, key, value)
     formats = OpFormats(fmt, fmt)
+    matmul_formats = OpFormats(operand_format or fmt, fmt)
     qk = recorder.emit(
         "matmul",
         function,
@@ -141,7 +182,7 @@ def _scores_and_mix(
         frame,
         (query, key),
         (scores,),
-        formats,
+        matmul_formats,
         ordered_unique(producers[0] + producers[1]),
         gemm_shape=scores_gemm,
     )
@@ -163,7 +204,7 @@ def _scores_and_mix(
         frame,
         (scores, value),
         out_shapes,
-        formats,
+        matmul_formats,
         ordered_unique((softmax, *producers[2])),
         gemm_shape=mixed_gemm,
     )

@@ -12,8 +12,14 @@ of the whole buffer: a later view of any part reads every writer).
 
 Functions whose inputs are all constants (parameters, buffers, fresh tensors) are folded away,
 and so are functions on integer and boolean tensors (index and mask bookkeeping), except table
-lookups. Inside a Tessera ``QuantizedLayer`` only the linear or convolution is recorded, with the
-layer's weight and input formats; the fake quantization around it is not part of the workload.
+lookups, and functions that read only boolean masks (turning one into an additive mask).
+
+Inside a Tessera ``QuantizedLayer`` only the linear or convolution is recorded, with the layer's
+weight and input formats; the fake quantization around it is not part of the workload. Likewise
+a call of Tessera's fake-quantized attention (``fake_quant_attention``, which ``quantize_`` puts
+in place of scaled dot-product attention, and which honours ``__torch_function__``) reaches the
+recorder as one call and is recorded as ``F.scaled_dot_product_attention`` is, with its operand
+format on the two matmuls.
 """
 
 from __future__ import annotations
@@ -29,8 +35,13 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from tessera.quant.attention import fake_quant_attention
 from tessera.quant.layers import QuantizedLayer
-from tessera.workload.attention import record_attention, record_multihead_attention
+from tessera.workload.attention import (
+    record_attention,
+    record_multihead_attention,
+    record_quantized_attention,
+)
 from tessera.workload.graph import Op, OpFormats, Param
 from tessera.workload.lowering import (
     argument,
@@ -142,8 +153,29 @@ class Recorder(TorchFunctionMode):
         except Exception as error:
             self._blame(error)
             raise
-        self._observe(func, args, kwargs, out)
+        if func is fake_quant_attention:
+            self._quantized_attention(*args, **kwargs, out=out)
+        else:
+            self._observe(func, args, kwargs, out)
         return out
+
+    def _quantized_attention(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        fmt: str,
+        mask: Any = None,
+        *_: Any,
+        out: torch.Tensor,
+    ) -> None:
+        """A ``fake_quant_attention`` call, seen as one call (its internals run outside the mode):
+        recorded like scaled dot-product attention, its matmuls reading ``fmt`` operands. Folded
+        away when query, key and value are all constants."""
+        if not any(self.followed(t) for t in (query, key, value)):
+            return
+        frame = self.frames[-1] if self.frames else None
+        self.produce([out], record_quantized_attention(self, query, key, value, fmt, mask, frame))
 
     def _observe(self, func: Any, args: tuple, kwargs: dict[str, Any], out: Any) -> None:
         name = function_name(func)
@@ -175,7 +207,11 @@ class Recorder(TorchFunctionMode):
         frame = self.frames[-1] if self.frames else None
         if frame is not None and frame.quantized is not None and role not in WEIGHT_ROLES:
             role = "layout"
-        computes = any(t.is_floating_point() for t in outputs) and all(t.numel() for t in outputs)
+        computes = (
+            any(t.is_floating_point() for t in outputs)
+            and all(t.numel() for t in outputs)
+            and any(t.dtype != torch.bool for t in active)  # a function of masks only is bookkeeping
+        )
         if role == "layout" and not active:
             self._follow_stored(inputs, outputs)
         elif role == "layout" or (role not in WEIGHT_ROLES and (not active or not computes)):
