@@ -116,10 +116,12 @@ def _ring_wraps(index: int) -> bool:
     return (model_reads[0].refills, model_reads[1].refills) != (replay.ifmap_refills, replay.filter_refills)
 
 
-@pytest.mark.parametrize("index", range(len(USER)), ids=[r.id for r in USER])
+WRAPS = [i for i in range(len(USER)) if _ring_wraps(i)]
+STEADY = [i for i in range(len(USER)) if i not in WRAPS]
+
+
+@pytest.mark.parametrize("index", STEADY, ids=[USER[i].id for i in STEADY])
 def test_user_mode_dram_and_stalls_where_the_ring_does_not_wrap(index: int):
-    if _ring_wraps(index):
-        pytest.skip("SCALE-Sim's prefetch ring wraps here: only the trace reproduces it")
     row = USER[index]
     c = cost(row.layer, row.arch)
     assert c.dram_ifmap_reads_words == row.dram_ifmap_reads_words
@@ -127,5 +129,18 @@ def test_user_mode_dram_and_stalls_where_the_ring_does_not_wrap(index: int):
     assert c.total_cycles == pytest.approx(row.total_cycles, rel=USER_TOTAL_CYCLES_REL)
 
 
+@pytest.mark.parametrize("index", WRAPS, ids=[USER[i].id for i in WRAPS])
+def test_where_the_ring_wraps_the_replay_is_exact(index: int):
+    """SCALE-Sim re-reads a whole operand when its ring wraps; the closed form does not model that
+    (a documented limit), the replay does."""
+    row = USER[index]
+    replay = cost(row.layer, row.arch, fidelity="trace")
+    assert (replay.dram_ifmap_reads_words, replay.dram_filter_reads_words, replay.total_cycles) == (
+        row.dram_ifmap_reads_words,
+        row.dram_filter_reads_words,
+        row.total_cycles,
+    )
+
+
 def test_most_user_rows_do_not_wrap():
-    assert sum(not _ring_wraps(i) for i in range(len(USER))) >= len(USER) // 2
+    assert len(STEADY) >= len(USER) // 2
