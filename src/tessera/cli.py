@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from tessera.dse.airchitect.cli import airchitect
 from tessera.formats import format_names, get_format
 from tessera.report import format_table
 
@@ -340,6 +341,9 @@ def models_command() -> None:
         {"name": n, "metric": get_model(n).metric, "dataset": get_model(n).dataset} for n in model_names()
     ]
     click.echo(format_table(rows, ["name", "metric", "dataset"]))
+
+
+main.add_command(airchitect)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -110,7 +110,7 @@ def test_progress_is_reported(digits):
 
 
 def test_calibration_of_the_wrong_shape_is_named_and_the_model_is_left_as_it_was(digits):
-    split, model = digits
+    _, model = digits
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match=r"calibration batch 0 \(tensor 4x3x8x8\) does not fit the model"):
         quantize_(model, QuantConfig(weights="mxfp4", method="gptq"), calib=[torch.randn(4, 3, 8, 8)])
