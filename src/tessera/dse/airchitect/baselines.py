@@ -4,6 +4,7 @@ predicts the best-scoring configuration among those the workload allows."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,19 +25,19 @@ def masked_argmax(space: DesignSpace, inputs: Mapping[str, object], scores: np.n
     return np.where(allowed, scores, -np.inf).argmax(axis=1)
 
 
-class Baseline:
+class Baseline(ABC):
     """A classifier fitted on a training ``Dataset``; ``scores`` gives one number per workload and
     configuration (higher is better), ``predict`` the best allowed configuration."""
 
     name: str
 
+    @abstractmethod
     def fit(self, train: Dataset) -> Baseline:
         """Fit on the workloads and labels of ``train``; returns self."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scores(self, inputs: Mapping[str, object]) -> np.ndarray:
         """``(workloads, configurations)`` scores, higher is better (allowed or not)."""
-        raise NotImplementedError
 
     def predict(self, inputs: Mapping[str, object]) -> np.ndarray:
         """The allowed configuration with the highest score for each workload."""
@@ -65,8 +66,9 @@ class _SklearnBaseline(Baseline):
 
     threads: int = 1
 
+    @abstractmethod
     def _make(self):
-        raise NotImplementedError
+        """A fresh, unfitted scikit-learn classifier."""
 
     def fit(self, train: Dataset) -> _SklearnBaseline:
         from threadpoolctl import threadpool_limits

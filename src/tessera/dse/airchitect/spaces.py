@@ -34,6 +34,7 @@ Configuration ids are row numbers of ``configs`` in the order written in each cl
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -95,7 +96,7 @@ def _dram_words(c: BatchCost | SystolicCost) -> object:
     return c.dram_ifmap_reads_words + c.dram_filter_reads_words + c.dram_ofmap_writes_words
 
 
-class DesignSpace:
+class DesignSpace(ABC):
     """A case study: ``features`` (the classifier's inputs), ``configs`` (one column per property, one
     row per configuration id) and the cost of a configuration on a workload. Subclasses set the
     class attributes and implement ``feasible``, ``cost_pairs``, ``scalar_cost``, ``tie_break``."""
@@ -108,9 +109,9 @@ class DesignSpace:
     """The input that is a budget (it decides which configurations are allowed), if any."""
 
     @property
+    @abstractmethod
     def settings(self) -> dict[str, object]:
         """The fixed parameters of the space (buffers, bandwidth...), recorded with datasets and models."""
-        raise NotImplementedError
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -147,21 +148,21 @@ class DesignSpace:
             raise ValueError("every input needs one value per workload")
         return out
 
+    @abstractmethod
     def feasible(self, x: dict[str, np.ndarray]) -> np.ndarray:
         """A ``(workloads, configs)`` boolean mask: the configurations each workload may use."""
-        raise NotImplementedError
 
+    @abstractmethod
     def cost_pairs(self, x: dict[str, np.ndarray], ids: np.ndarray) -> BatchCost:
         """The cost of configuration ``ids[i]`` on workload ``i`` (``x`` and ``ids`` of one length)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scalar_cost(self, row: dict[str, int], config_id: int) -> SystolicCost:
         """One configuration on one workload through ``tessera.hw.systolic.cost``: the reference."""
-        raise NotImplementedError
 
+    @abstractmethod
     def tie_break(self, c: BatchCost | SystolicCost, ids: object) -> object:
         """The second key of the label (smaller wins) among configurations with the fewest cycles."""
-        raise NotImplementedError
 
     def describe(self, config_id: int) -> dict[str, object]:
         """Configuration ``config_id``'s properties by name (dataflows by name)."""
