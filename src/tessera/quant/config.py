@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tessera.formats import get_format
+from tessera.strict_json import loads_strict
 
 SCHEMA_VERSION = 1
 LAYER_TYPES = ("linear", "conv1d", "conv2d")
@@ -152,7 +153,7 @@ class QuantConfig:
 
     @classmethod
     def from_json(cls, text: str) -> QuantConfig:
-        return cls.from_dict(json.loads(text, object_pairs_hook=_no_duplicates))
+        return cls.from_dict(loads_strict(text, "config"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> QuantConfig:
@@ -180,15 +181,6 @@ def _check_keys(data: dict[str, Any], cls: type, where: str) -> None:
     unknown = sorted(set(data) - valid)
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(sorted(valid))}")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 def _load_yaml(text: str, path: Path) -> dict[str, Any]:

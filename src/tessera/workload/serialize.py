@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tessera.strict_json import loads_strict
 from tessera.workload.graph import Workload
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -42,18 +43,7 @@ def to_json(workload: Workload) -> str:
 def from_json(text: str, source: str = "workload.json") -> Workload:
     """The workload in JSON text; ValueError naming the key of any problem."""
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in found:
-                raise ValueError(f"{source}: duplicate key {key!r}")
-            found[key] = value
-        return found
-
-    try:
-        data = json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{source}: not valid JSON: {err}") from None
+    data = loads_strict(text, source)
     return Workload.from_dict(data, source)
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tessera.strict_json import loads_strict
 from tessera.workload.strict import Fields
 
 
@@ -42,18 +43,7 @@ def read_json(path: Path, kind: str, schema_version: int, allowed: tuple[str, ..
     """The top-level mapping of ``path``: valid JSON, no duplicate key, no key outside ``allowed``,
     ``kind`` and ``schema_version`` as written by this version. ValueError naming the file otherwise."""
 
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in found:
-                raise ValueError(f"{path}: duplicate key {key!r}")
-            found[key] = value
-        return found
-
-    try:
-        data = json.loads(path.read_text(), object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    data = loads_strict(path.read_text(), str(path))
     fields = Fields(data, str(path), allowed)
     found_kind = fields.take("kind", str)
     if found_kind != kind:
