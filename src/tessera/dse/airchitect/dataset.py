@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tessera.dse.airchitect.files import prepare_folder, read_json, require_file, write_json
+from tessera.dse.airchitect.files import prepare_folder, read_json, recorded_space, require_file, write_json
 from tessera.dse.airchitect.spaces import DIM_HIGH, DesignSpace, get_space
 
 SCHEMA_VERSION = 1
@@ -174,15 +174,8 @@ def load_dataset(folder: str | Path) -> Dataset:
         SCHEMA_VERSION,
         ("kind", "schema_version", "case", "seed", "max_dim", "samples", "space"),
     )
-    case = meta.take("case", int)
-    try:
-        space = get_space(case)
-    except ValueError as err:
-        raise ValueError(f"{meta.field('case')}: {err}") from None
-    if meta.take("space", dict) != space.to_dict():
-        raise ValueError(
-            f"{meta.field('space')}: the dataset was labelled in a different definition of case {case}"
-        )
+    space = recorded_space(meta, "the dataset was labelled in")
+    case = space.case
     samples, seed, max_dim = meta.take("samples", int), meta.take("seed", int), meta.take("max_dim", int)
     expected = (*space.feature_names, "label", "best_cycles")
     arrays = _read_npz(data_path, expected)

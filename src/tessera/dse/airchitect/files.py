@@ -54,3 +54,18 @@ def read_json(path: Path, kind: str, schema_version: int, allowed: tuple[str, ..
             f"{fields.field('schema_version')}: this version reads schema {schema_version}, got {version}"
         )
     return fields
+
+
+def recorded_space(meta: Fields, made: str):
+    """The design space a saved file names (its ``case``), checked against the ``space`` it recorded;
+    ``made`` says what was done in it (e.g. "the model was trained on") for the error message."""
+    from tessera.dse.airchitect.spaces import get_space
+
+    case = meta.take("case", int)
+    try:
+        space = get_space(case)
+    except ValueError as err:
+        raise ValueError(f"{meta.field('case')}: {err}") from None
+    if meta.take("space", dict) != space.to_dict():
+        raise ValueError(f"{meta.field('space')}: {made} a different definition of case {case}")
+    return space

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from tessera.dse.airchitect.dataset import Dataset
-from tessera.dse.airchitect.files import prepare_folder, read_json, require_file, write_json
+from tessera.dse.airchitect.files import prepare_folder, read_json, recorded_space, require_file, write_json
 from tessera.dse.airchitect.spaces import DesignSpace, get_space
 
 SCHEMA_VERSION = 1
@@ -300,15 +300,8 @@ def load_model(folder: str | Path) -> AirchitectModel:
     meta = read_json(
         meta_path, _KIND, SCHEMA_VERSION, ("kind", "schema_version", "case", "config", "space", "record")
     )
-    case = meta.take("case", int)
-    try:
-        space = get_space(case)
-    except ValueError as err:
-        raise ValueError(f"{meta.field('case')}: {err}") from None
-    if meta.take("space", dict) != space.to_dict():
-        raise ValueError(
-            f"{meta.field('space')}: the model was trained on a different definition of case {case}"
-        )
+    space = recorded_space(meta, "the model was trained on")
+    case = space.case
     config = TrainConfig.from_dict(meta.take("config", dict), meta.field("config"))
     record = meta.take("record", dict)
     network = build_network(space, config)
