@@ -34,7 +34,9 @@ METHODS = ("rtn", "gptq", "ed")
 MODES = ("w", "wa")
 TRANSFORMERS = ("minilm", "stories260k")
 LABELS = {"rtn": "RTN", "gptq": "GPTQ", "ed": "ED"}
-CALIBRATION_SAMPLES = {"stories260k": 16}  # windows of 512 tokens: 8,192 tokens
+# Per-model calibration sizes. stories260k: windows of 512 tokens (8,192 tokens). minilm: sentences
+# (~14k tokens; 128 sentences give ~2k token rows for layers 1,536 wide, and GPTQ then overfits).
+CALIBRATION_SAMPLES = {"stories260k": 16, "minilm": 1024}
 DEFAULT_CALIBRATION_SAMPLES = 128
 
 
@@ -49,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--calib-samples",
         type=int,
         default=None,
-        help=f"calibration examples (default {DEFAULT_CALIBRATION_SAMPLES}; stories260k: 16 windows)",
+        help=f"calibration examples (default {DEFAULT_CALIBRATION_SAMPLES}, per model {CALIBRATION_SAMPLES})",
     )
     parser.add_argument("--data-dir", default=None, help="data folder (default: $TESSERA_DATA_DIR)")
     parser.add_argument("--out", type=Path, help="JSON-lines file the rows are appended to (resumable)")
@@ -69,6 +71,10 @@ def config_for(model: str, fmt: str, method: str, mode: str, calib_samples: int)
     )
 
 
+def default_calibration_samples(model: str) -> int:
+    return CALIBRATION_SAMPLES.get(model, DEFAULT_CALIBRATION_SAMPLES)
+
+
 def finished(path: Path | None) -> dict[tuple, dict[str, Any]]:
     """Rows already in the results file, by (model, format, method, mode, limit, calib_samples)."""
     if path is None or not path.exists():
@@ -85,7 +91,7 @@ def run(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """Yield one row per fp32 baseline and per quantized cell not already in ``args.out``."""
     done = finished(args.out)
     for name in args.models:
-        calib_samples = args.calib_samples or CALIBRATION_SAMPLES.get(name, DEFAULT_CALIBRATION_SAMPLES)
+        calib_samples = args.calib_samples or default_calibration_samples(name)
         common = {
             "limit": args.limit,
             "calib_samples": calib_samples,
@@ -147,8 +153,12 @@ def run(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
 
 def render(path: Path) -> str:
     """Markdown: one table per mode (rows model x method, columns fp32 and formats), then the
-    error-diffusion / GPTQ quantization-time ratios."""
-    rows = list(finished(path).values())
+    error-diffusion / GPTQ quantization-time ratios; full test sets, default calibration sizes."""
+    rows = [
+        row
+        for row in finished(path).values()
+        if row["limit"] is None and row["calib_samples"] == default_calibration_samples(row["model"])
+    ]
     baselines = {row["model"]: row for row in rows if row["format"] == "fp32"}
     cells = {(r["model"], r["format"], r["method"], r["mode"]): r for r in rows if r["format"] != "fp32"}
     models = [m for m in MODELS if m in baselines] + sorted(set(baselines) - set(MODELS))

@@ -9,6 +9,7 @@ import click
 
 from tessera.dse.airchitect.cli import airchitect
 from tessera.formats import format_names, get_format
+from tessera.hw.cim.cli import cim
 from tessera.report import format_table
 
 ELEMENT_COLUMNS = [
@@ -344,6 +345,7 @@ def models_command() -> None:
 
 
 main.add_command(airchitect)
+main.add_command(cim)
 
 
 if __name__ == "__main__":  # pragma: no cover

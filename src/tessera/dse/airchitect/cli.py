@@ -4,8 +4,6 @@ command calls one function of ``tessera.dse.airchitect.workflow``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ import click
 from tessera.dse.airchitect.model import TrainConfig
 from tessera.dse.airchitect.spaces import DIM_HIGH
 from tessera.dse.airchitect.workflow import generate_dataset, predict_configuration, train_model
+from tessera.report.progress import progress_bar
 
 _ERRORS = (ValueError, FileExistsError, FileNotFoundError)
 
@@ -22,20 +21,6 @@ def airchitect() -> None:
     """Learned design-space exploration of systolic arrays (AIRCHITECT): three case studies
     (1: array shape and dataflow under a MAC budget, 2: SRAM buffer sizes under an SRAM budget,
     3: mapping on a given array) labelled with the systolic cost model."""
-
-
-@contextmanager
-def _bar(quiet: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if quiet:
-        yield None
-        return
-    with click.progressbar(length=1, label=label, file=click.get_text_stream("stderr")) as bar:
-
-        def update(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        yield update
 
 
 def _parse_ints(text: str, count: int, sep: str, what: str, param: str) -> tuple[int, ...]:
@@ -62,7 +47,7 @@ def _parse_ints(text: str, count: int, sep: str, what: str, param: str) -> tuple
 def generate(case: int, samples: int, seed: int, max_dim: int, out: Path, force: bool, quiet: bool) -> None:
     """Sample GEMM workloads of one case study, label each by exhaustive search, save to --out."""
     try:
-        with _bar(quiet, "labelling") as progress:
+        with progress_bar(quiet, "labelling") as progress:
             dataset = generate_dataset(
                 case, samples, out, seed=seed, force=force, progress=progress, max_dim=max_dim
             )
