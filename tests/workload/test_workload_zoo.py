@@ -5,13 +5,17 @@ import pytest
 import torch
 
 from tessera.workload import capture, capture_model
-from tessera.zoo import get_model, minilm, model_names
+from tessera.zoo import binary, get_model, minilm, model_names
 from tessera.zoo.digits import digits_cnn
 from tessera.zoo.mnist import lenet
 from tessera.zoo.resnet import CifarResNet
 
 # models Tessera trains itself: capture needs only their architecture, not a training run
-ARCHITECTURES = {"digits-cnn": digits_cnn, "mnist-lenet": lenet}
+ARCHITECTURES = {
+    "digits-cnn": digits_cnn,
+    "mnist-lenet": lenet,
+    **{name: lambda name=name: binary.mlp(*binary.MODELS[name]) for name in binary.MODELS},
+}
 
 
 def cifar_resnet_macs(depth: int, size: int = 32, classes: int = 10) -> int:

@@ -13,6 +13,9 @@ from tessera.zoo import FileFormatError, get_model, model_names, resolve_data_di
 EXPECTED = {
     "digits-cnn": ("top1_pct", True),
     "mnist-lenet": ("top1_pct", True),
+    "mnist-bnn": ("top1_pct", True),
+    "mnist-bnn-small": ("top1_pct", True),
+    "mnist-tnn": ("top1_pct", True),
     "resnet20": ("top1_pct", True),
     "resnet32": ("top1_pct", True),
     "resnet44": ("top1_pct", True),

@@ -39,7 +39,12 @@ def _adc_bits(part: str) -> int | None:
     "--noise", type=click.Choice(NOISE_SOURCES), default="d2d", show_default=True, help="What σ sets."
 )
 @click.option("--adc-bits", default="3,4,5,8", show_default=True, help="ADC resolutions ('ideal': none).")
-@click.option("--adc-mode", type=click.Choice(ADC_MODES), default="symmetric", show_default=True)
+@click.option(
+    "--adc-mode",
+    default="symmetric",
+    show_default=True,
+    help=f"Comma-separated ADC ranges: {', '.join(ADC_MODES)}.",
+)
 @click.option("--rows", default="128,256", show_default=True, help="Crossbar sizes (rows = columns).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Programmings per noisy point.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
@@ -79,7 +84,7 @@ def sweep_command(
             rows=_numbers(rows, "--rows", int),
             seeds=seeds,
             noise=noise,
-            adc_mode=adc_mode,
+            adc_modes=tuple(m.strip() for m in adc_mode.split(",")),
             preset=preset,
             limit=limit,
         )

@@ -58,7 +58,7 @@ class SweepSpec:
     rows: tuple[int, ...] = (128, 256)
     seeds: int = 3
     noise: str = "d2d"
-    adc_mode: str = "symmetric"
+    adc_modes: tuple[str, ...] = ("symmetric",)
     preset: str = "default"
     limit: int | None = None
     calibration_samples: int = 256
@@ -66,8 +66,9 @@ class SweepSpec:
     def __post_init__(self) -> None:
         if self.noise not in NOISE_SOURCES:
             raise ValueError(f"noise {self.noise!r} is not one of {', '.join(NOISE_SOURCES)}")
-        if self.adc_mode not in ADC_MODES:
-            raise ValueError(f"adc_mode {self.adc_mode!r} is not one of {', '.join(ADC_MODES)}")
+        for mode in self.adc_modes:
+            if mode not in ADC_MODES:
+                raise ValueError(f"adc_mode {mode!r} is not one of {', '.join(ADC_MODES)}")
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         preset(self.preset)
@@ -78,7 +79,7 @@ class SweepSpec:
         for bits in self.adc_bits:
             Crossbar(adc_bits=bits)
 
-    def crossbar(self, rows: int, sigma: float, adc_bits: int | None) -> Crossbar:
+    def crossbar(self, rows: int, sigma: float, adc_bits: int | None, adc_mode: str) -> Crossbar:
         d2d = sigma if self.noise in ("d2d", "both") else 0.0
         c2c = sigma if self.noise in ("c2c", "both") else 0.0
         return preset(self.preset).with_(
@@ -87,7 +88,7 @@ class SweepSpec:
             sigma_d2d_ua=d2d,
             sigma_c2c_ua=c2c,
             adc_bits=adc_bits,
-            adc_mode=self.adc_mode,
+            adc_mode=adc_mode,
         )
 
 
@@ -125,15 +126,15 @@ def sweep(
     calib = model_spec.calibration(data_dir, spec.calibration_samples)
     with torch.no_grad():
         digital = model_spec.evaluate(model, data_dir, spec.limit)
+    grid = itertools.product(mappings, spec.adc_modes, spec.rows, spec.sigmas_ua, spec.adc_bits)
     points = [
-        (mapping, rows, sigma, bits, seed)
-        for mapping, rows, sigma, bits in itertools.product(
-            mappings, spec.rows, spec.sigmas_ua, spec.adc_bits
-        )
+        (mapping, mode, rows, sigma, bits, seed)
+        for mapping, mode, rows, sigma, bits in grid
+        if bits is not None or mode == spec.adc_modes[0]  # an ideal readout has no ADC mode
         for seed in range(spec.seeds if sigma > 0 else 1)
     ]
-    for done, (mapping, rows, sigma, bits, seed) in enumerate(points):
-        crossbar = spec.crossbar(rows, sigma, bits)
+    for done, (mapping, mode, rows, sigma, bits, seed) in enumerate(points):
+        crossbar = spec.crossbar(rows, sigma, bits, mode)
         report = map_to_cim(model, crossbar, get_mapping(mapping), calib=calib, seed=seed)
         try:
             with torch.no_grad():
@@ -148,7 +149,7 @@ def sweep(
             "sigma_ua": sigma,
             "noise": spec.noise,
             "adc_bits": "ideal" if bits is None else bits,
-            "adc_mode": spec.adc_mode,
+            "adc_mode": mode if bits is not None else "none",
             "seed": seed,
             "metric": model_spec.metric,
             "value": value,
@@ -169,11 +170,13 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def summarize(rows: list[dict[str, Any]], x: str, fixed: dict[str, Any]) -> dict[str, list[tuple]]:
-    """Per mapping, (x value, mean, std over seeds) of the rows matching ``fixed``, sorted by x."""
+    """Per mapping and ADC mode, (x value, mean, std over seeds) of the rows matching ``fixed``,
+    sorted by x."""
     groups: dict[tuple[str, Any], list[float]] = {}
     for row in rows:
         if all(row[key] == value for key, value in fixed.items()):
-            groups.setdefault((row["mapping"], row[x]), []).append(row["value"])
+            series = row["mapping"] if row["adc_mode"] == "none" else f"{row['mapping']} ({row['adc_mode']})"
+            groups.setdefault((series, row[x]), []).append(row["value"])
     series: dict[str, list[tuple]] = {}
     for (mapping, value), values in groups.items():
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
