@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -14,7 +15,7 @@ def progress_bar(quiet: bool, label: str) -> Iterator[Callable[[int, int], None]
     if quiet:
         yield None
         return
-    with click.progressbar(length=1, label=label, file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
 
         def update(done: int, total: int) -> None:
             bar.length = total

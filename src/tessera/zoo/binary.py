@@ -29,6 +29,7 @@ from torch.nn import functional as F
 from tessera.zoo import mnist
 from tessera.zoo.cache import cached_model
 from tessera.zoo.registry import ModelSpec, register
+from tessera.zoo.training import fit_classifier
 
 MODELS = {  # name: (layer widths, inputs first; ternary)
     "mnist-bnn": ((784, 512, 512, 10), False),
@@ -175,23 +176,23 @@ def train_mlp(
         torch.manual_seed(seed)
         model = _stack(widths, ternary, partial(_LatentLinear, ternary=ternary))
     latent = [layer.weight for layer in model if isinstance(layer, _LatentLinear)]
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    steps = epochs * -(-len(labels) // BATCH)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(labels), generator=generator)
-        for start in range(0, len(labels), BATCH):
-            batch = order[start : start + BATCH]
-            optimizer.zero_grad()
-            loss_fn(model(_shifted(images[batch], generator)), labels[batch]).backward()
-            optimizer.step()
-            schedule.step()
-            if not ternary:
-                with torch.no_grad():
-                    for weight in latent:
-                        weight.clamp_(-1, 1)
+
+    def clip_latent() -> None:
+        with torch.no_grad():
+            for weight in latent:
+                weight.clamp_(-1, 1)
+
+    fit_classifier(
+        model,
+        images,
+        labels,
+        epochs,
+        LEARNING_RATE,
+        BATCH,
+        generator,
+        _shifted,
+        None if ternary else clip_latent,
+    )
     return _export(model)
 
 

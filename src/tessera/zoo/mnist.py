@@ -16,6 +16,7 @@ from tessera.zoo.evaluation import first, split_batches, top1_pct
 from tessera.zoo.files import FileFormatError, require_file
 from tessera.zoo.idx import read_idx
 from tessera.zoo.registry import ModelSpec, Progress, register
+from tessera.zoo.training import fit_classifier
 
 FILES = {
     "train": ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz"),
@@ -72,19 +73,7 @@ def train_lenet(images: torch.Tensor, labels: torch.Tensor, epochs: int, seed: i
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = lenet()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    steps = epochs * -(-len(labels) // BATCH)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(labels), generator=generator)
-        for start in range(0, len(labels), BATCH):
-            batch = order[start : start + BATCH]
-            optimizer.zero_grad()
-            loss_fn(model(images[batch]), labels[batch]).backward()
-            optimizer.step()
-            schedule.step()
+    fit_classifier(model, images, labels, epochs, LEARNING_RATE, BATCH, generator)
     return model.eval()
 
 

@@ -73,7 +73,9 @@ class CrossbarLayer:
         plus = torch.cat([p.plus for p in planes], dim=1)
         minus = torch.cat([p.minus for p in planes], dim=1) if mapping.differential else None
         self.levels = plus if minus is None else plus - minus
-        self.levels_exact = self.levels.to(torch.float64)
+        # float32 sums of integer levels are exact below 2**24
+        exact_dtype = torch.float32 if self.physical_rows * self.max_level < 1 << 24 else torch.float64
+        self.levels_exact = self.levels.to(exact_dtype)
         self._program(plus, minus)
         self.adc_range = self._default_adc_range()
 
@@ -147,7 +149,10 @@ class CrossbarLayer:
         drive = torch.stack([p.drive for p in planes])  # (P, B, R)
         dtype = torch.float64 if exact else torch.float32
         # (P, B, Q * out) summed levels per read phase and weight plane
-        signals = drive.to(torch.float64) @ self.levels_exact if exact else self._analog_signals(drive)
+        signals = (
+            drive.to(self.levels_exact.dtype) @ self.levels_exact if exact else self._analog_signals(drive)
+        )
+        signals = signals.to(dtype)
         signals = signals.view(len(planes), x.shape[0], len(self.weight_coefs), self.out_features)
         input_coefs = torch.tensor([p.coef for p in planes], dtype=dtype)
         y = torch.einsum("p,q,pbqo->bo", input_coefs, self.weight_coefs.to(dtype), signals)

@@ -69,6 +69,9 @@ class SweepSpec:
         for mode in self.adc_modes:
             if mode not in ADC_MODES:
                 raise ValueError(f"adc_mode {mode!r} is not one of {', '.join(ADC_MODES)}")
+        if self.mappings != ("all",):
+            for name in self.mappings:
+                get_mapping(name)
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         preset(self.preset)
@@ -106,12 +109,8 @@ def network_kind(model: nn.Module) -> str:
 
 
 def resolve_mappings(requested: tuple[str, ...], kind: str) -> tuple[str, ...]:
-    """``all`` becomes every mapping of the network's kind; names are checked."""
-    if requested == ("all",):
-        return mappings_of_kind(kind)
-    for name in requested:
-        get_mapping(name)
-    return requested
+    """``all`` becomes every mapping of the network's kind."""
+    return mappings_of_kind(kind) if requested == ("all",) else requested
 
 
 def sweep(
