@@ -140,6 +140,8 @@ class CrossbarLayer:
         exact = digital or (digital is None and self.crossbar.ideal)
         per_vector = len(self.mapping.input_planes(x[:1])) * self.row_tiles * self.levels.shape[1]
         chunk = max(1, CHUNK_ELEMENTS // per_vector)
+        if len(x) <= chunk:
+            return self._products(x, exact)
         return torch.cat(
             [self._products(x[start : start + chunk], exact) for start in range(0, len(x), chunk)]
         )
@@ -176,12 +178,13 @@ class CrossbarLayer:
         return levels.view(planes, batch, -1)
 
     def _tile_drive(self, drive: torch.Tensor) -> torch.Tensor:
-        """(P, B, R) row drives -> (T, P * B, tile_rows), zero-padded rows."""
+        """(P, B, R) row drives -> (T, P * B, tile_rows), zero-padded rows, tile-major in memory."""
         flat = drive.reshape(-1, drive.shape[-1])
-        padding = self.row_tiles * self.tile_rows - self.physical_rows
-        if padding:
-            flat = torch.nn.functional.pad(flat, (0, padding))
-        return flat.view(flat.shape[0], self.row_tiles, self.tile_rows).transpose(0, 1)
+        tiled = torch.zeros(self.row_tiles, flat.shape[0], self.tile_rows)
+        for tile in range(self.row_tiles):
+            rows = flat[:, tile * self.tile_rows : (tile + 1) * self.tile_rows]
+            tiled[tile, :, : rows.shape[1]] = rows
+        return tiled
 
     def _read(self, tiled: torch.Tensor) -> torch.Tensor:
         """Column currents (or column-pair differences) in µA, (T, PB, C), with noise and IR drop."""
