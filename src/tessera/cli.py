@@ -11,6 +11,7 @@ from tessera.dse.airchitect.cli import airchitect
 from tessera.formats import format_names, get_format
 from tessera.hw.cim.cli import cim
 from tessera.report import format_table
+from tessera.report.options import data_dir_option, limit_option
 
 ELEMENT_COLUMNS = [
     "name",
@@ -128,8 +129,8 @@ def _progress(quiet: bool):
     "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="QuantConfig JSON/YAML."
 )
 @click.option("--calib-samples", type=int, default=None, help="Calibration examples for data-aware methods.")
-@click.option("--limit", type=int, default=None, help="Evaluate on the first N test examples only.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@limit_option
+@data_dir_option
 @click.option("--out", type=click.Path(), default=None, help="Save the quantized model to this folder.")
 @click.option("--force", is_flag=True, help="Replace a model already saved in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -185,8 +186,8 @@ def quantize_command(
 @click.option(
     "--saved", type=click.Path(), default=None, help="A folder written by 'tessera quantize --out'."
 )
-@click.option("--limit", type=int, default=None, help="Evaluate on the first N test examples only.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@limit_option
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(model_name, saved, limit, data_dir, as_json) -> None:
     """Evaluate a zoo model, or a saved quantized model, on its test data."""
@@ -210,7 +211,7 @@ WORKLOAD_COLUMNS = ["name", "kind", "input", "output", "m", "n", "k", "count", "
 @main.command("workload")
 @click.argument("model_name")
 @click.option("--batch", type=int, default=1, help="Examples in the captured batch (default 1).")
-@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the workload as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Save the workload (.yaml, .yml or .json).")
 @click.option("--scalesim-conv", type=click.Path(dir_okay=False), help="Write a SCALE-Sim conv topology CSV.")
@@ -281,7 +282,7 @@ def _gemm_option(_ctx, _param, values: tuple[str, ...]) -> list:
 @click.option("--format", "element_format", default="int8", show_default=True, help="Element format.")
 @click.option("--fidelity", type=click.Choice(["model", "trace"]), default="model", show_default=True)
 @click.option("--batch", type=int, default=1, show_default=True, help="Examples per captured batch.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def simulate_command(
     model_name,

@@ -9,6 +9,7 @@ import click
 
 from tessera.hw.cim.device import ADC_MODES, PRESETS
 from tessera.hw.cim.sweep import COLUMNS, NOISE_SOURCES, SweepSpec, plot, sweep, write_csv
+from tessera.report.options import data_dir_option, limit_option
 from tessera.report.progress import progress_bar
 from tessera.report.table import format_table
 
@@ -48,8 +49,8 @@ def _adc_bits(part: str) -> int | None:
 @click.option("--rows", default="128,256", show_default=True, help="Crossbar sizes (rows = columns).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Programmings per noisy point.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="default", show_default=True)
-@click.option("--limit", type=int, default=None, help="Evaluate on the first N test examples only.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Data folder (default: $TESSERA_DATA_DIR).")
+@limit_option
+@data_dir_option
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder for sweep.csv and plots.")
 @click.option("--force", is_flag=True, help="Overwrite results already in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
