@@ -78,6 +78,7 @@ class CrossbarLayer:
         self.levels_exact = self.levels.to(exact_dtype)
         self._program(plus, minus)
         self.adc_range = self._default_adc_range()
+        self._noise: torch.Tensor | None = None
 
     @property
     def footprint(self) -> Footprint:
@@ -195,8 +196,7 @@ class CrossbarLayer:
             if xbar.sigma_c2c_ua:
                 moments = torch.bmm(tiled, self.signal_moments)
                 mean, std = moments.split(moments.shape[-1] // 2, dim=-1)
-                noise = torch.randn(mean.shape, generator=self.generator)
-                current = torch.addcmul(mean, std.sqrt_(), noise)
+                current = mean.addcmul_(std.sqrt_(), self._standard_normal(mean.shape))
             else:
                 current = torch.bmm(tiled, self.signal_mean)
         if xbar.wire_resistance_ohm:
@@ -204,6 +204,13 @@ class CrossbarLayer:
             losses = [ir_drop_loss(tiled, mean, ohm, volts) for mean in self.cell_mean]
             current = current - (losses[0] if len(losses) == 1 else losses[0] - losses[1])
         return current
+
+    def _standard_normal(self, shape: torch.Size) -> torch.Tensor:
+        """Fresh standard normal samples, drawn into a buffer kept between reads (in-place sampling
+        is faster than allocating)."""
+        if self._noise is None or self._noise.shape != shape:
+            self._noise = torch.empty(shape)
+        return self._noise.normal_(generator=self.generator)
 
     def _sampled_cells(self, tiled: torch.Tensor) -> torch.Tensor:
         """Cycle-to-cycle noise drawn for every cell and read (slow; for validation)."""
