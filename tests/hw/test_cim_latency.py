@@ -76,6 +76,12 @@ def test_resnet20_per_layer_bits():
     assert mixed.layers[0].weight_bits == 8 and mixed.layers[-1].input_bits == 8
     assert {layer.name for layer in mixed.layers} >= {first, last}
     assert 1 < uniform.latency_us / mixed.latency_us < 8
+    # exactly: the first and last layers are unchanged; every middle layer (at most 64 outputs, so
+    # one column tile either way) keeps its crossbars and needs 4 input phases instead of 8
+    assert mixed.layers[0] == uniform.layers[0] and mixed.layers[-1] == uniform.layers[-1]
+    for low, full in zip(mixed.layers[1:-1], uniform.layers[1:-1], strict=True):
+        assert low.crossbars == full.crossbars and low.write_us == full.write_us
+        assert low.executes * 2 == full.executes
     assert uniform.crossbars == sum(layer.crossbars for layer in uniform.layers)
     with pytest.raises(ValueError, match="unknown layers"):
         workload_cost(workload, CIMArch(), bits={"nope": (4, 4)})
