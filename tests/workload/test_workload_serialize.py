@@ -138,3 +138,17 @@ def test_malformed_json_names_the_key(workloads):
         from_json(text[:-2], "net.json")
     with pytest.raises(ValueError, match=r"expected a mapping, got list"):
         Workload.from_dict([1, 2], "net.json")
+
+
+def test_pooling_windows_are_recorded_and_round_trip():
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.MaxPool2d(3, stride=2, padding=1), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)
+    )
+    workload = capture(model.eval(), torch.randn(1, 3, 17, 17), name="pools")
+    windows = [op.window for op in workload if op.kind == "pool"]
+    assert [(w.kernel_h, w.stride_h, w.pad_h) if w else None for w in windows] == [(3, 2, 1), (2, 2, 0), None]
+    text = to_yaml(workload)
+    assert "  window: {kernel_h: 3, kernel_w: 3, stride_h: 2, stride_w: 2, pad_h: 1, pad_w: 1}\n" in text
+    assert from_yaml(text) == workload
+    with pytest.raises(ValueError, match=r"field 'window'.*PoolWindow.pad_h must be an integer >= 0, got -1"):
+        from_yaml(text.replace("pad_h: 1", "pad_h: -1", 1))

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from tessera.formats import BlockFormat, get_format
-from tessera.workload.shapes import ConvShape, GemmShape
+from tessera.workload.shapes import ConvShape, GemmShape, PoolWindow
 from tessera.workload.strict import Fields, check_shape
 
 Shape = tuple[int, ...]
@@ -116,7 +116,8 @@ class Op:
     ``nn.Module`` that ran it (``""`` for the model itself); ``function``: the PyTorch function.
     ``gemm_shape``: for systolic kinds, the GEMM (SCALE-Sim convention); ``conv_shape``: for
     convolutions, the convolution on its padded input (``None`` for dilated convolutions, which
-    SCALE-Sim cannot describe).
+    SCALE-Sim cannot describe). ``window``: for max and average poolings, the pooling window
+    (``None`` for adaptive and dilated poolings).
     """
 
     name: str
@@ -130,6 +131,7 @@ class Op:
     params: tuple[Param, ...] = ()
     gemm_shape: GemmShape | None = None
     conv_shape: ConvShape | None = None
+    window: PoolWindow | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -159,6 +161,8 @@ class Op:
                     f"{where}: gemm_shape {self.gemm_shape} differs from the convolution's "
                     f"{self.conv_shape.gemm()}"
                 )
+        if self.window is not None and self.kind != "pool":
+            raise ValueError(f"{where}: a {self.kind} op has no pooling window")
 
     @property
     def is_systolic(self) -> bool:
@@ -205,6 +209,8 @@ class Op:
             data["gemm"] = _fields_of(self.gemm_shape, GEMM_FIELDS)
         if self.conv_shape is not None:
             data["conv"] = _fields_of(self.conv_shape, CONV_FIELDS)
+        if self.window is not None:
+            data["window"] = _fields_of(self.window, WINDOW_FIELDS)
         return data
 
     @classmethod
@@ -231,6 +237,7 @@ class Op:
             producers=tuple(fields.text_list("producers")),
             gemm_shape=fields.record("gemm", GemmShape, GEMM_FIELDS),
             conv_shape=fields.record("conv", ConvShape, CONV_FIELDS),
+            window=fields.record("window", PoolWindow, WINDOW_FIELDS),
         )
 
 
@@ -247,6 +254,7 @@ CONV_FIELDS = (
     "groups",
     "batch",
 )
+WINDOW_FIELDS = ("kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w")
 
 
 PARAM_KEYS = ("name", "shape", "format")
@@ -262,6 +270,7 @@ OP_KEYS = (
     "producers",
     "gemm",
     "conv",
+    "window",
 )
 WORKLOAD_KEYS = ("schema_version", "name", "inputs", "ops")
 

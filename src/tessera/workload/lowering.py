@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from tessera.workload.shapes import ConvShape, GemmShape
+from tessera.workload.shapes import ConvShape, GemmShape, PoolWindow
 
 Shape = tuple[int, ...]
 
@@ -263,3 +263,25 @@ def _padding(padding: Any, kernel: Shape, dilations: tuple[int, ...]) -> tuple[i
     if padding == "same":
         return tuple(d * (k - 1) for k, d in zip(kernel, dilations))
     return tuple(2 * p for p in _per_dim(padding, len(kernel)))
+
+
+def pool_window(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> PoolWindow | None:
+    """The window of a 1-D or 2-D max or average pooling call; ``None`` for adaptive, 3-D, LP and
+    dilated poolings (their windows follow from the shapes or are not described)."""
+    spatial = {"max_pool1d": 1, "max_pool1d_with_indices": 1, "avg_pool1d": 1}.get(name)
+    if spatial is None and name in ("max_pool2d", "max_pool2d_with_indices", "avg_pool2d"):
+        spatial = 2
+    if spatial is None:
+        return None
+    kernel = _per_dim(argument(args, kwargs, 1, "kernel_size"), spatial)
+    stride = argument(args, kwargs, 2, "stride", None)
+    strides = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
+    strides = _per_dim(strides, spatial)
+    pads = _per_dim(argument(args, kwargs, 3, "padding", 0), spatial)
+    if name.startswith("max") and any(
+        d != 1 for d in _per_dim(argument(args, kwargs, 4, "dilation", 1), spatial)
+    ):
+        return None
+    if spatial == 1:
+        kernel, strides, pads = (1, *kernel), (1, *strides), (0, *pads)
+    return PoolWindow(kernel[0], kernel[1], strides[0], strides[1], pads[0], pads[1])

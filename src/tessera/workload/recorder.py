@@ -53,10 +53,11 @@ from tessera.workload.lowering import (
     matmul_gemm,
     matmul_operands,
     ordered_unique,
+    pool_window,
     role_of,
     writes_in_place,
 )
-from tessera.workload.shapes import ConvShape, GemmShape
+from tessera.workload.shapes import ConvShape, GemmShape, PoolWindow
 
 WEIGHT_ROLES = ("gemm", "conv1d", "conv2d", "embedding")
 
@@ -88,6 +89,7 @@ class Pending:
     params: tuple[Param, ...] = ()
     gemm_shape: GemmShape | None = None
     conv_shape: ConvShape | None = None
+    window: PoolWindow | None = None
 
 
 class Recorder(TorchFunctionMode):
@@ -225,7 +227,10 @@ class Recorder(TorchFunctionMode):
         elif role == "multihead_attention":
             record_multihead_attention(self, args, kwargs, outputs, frame)
         else:
-            self._record(role, name, frame, active, outputs, self.producers(active), self.params(inputs))
+            window = pool_window(name, args, kwargs) if role == "pool" else None
+            self._record(
+                role, name, frame, active, outputs, self.producers(active), self.params(inputs), window=window
+            )
 
     def _mark_written(self, tensor: torch.Tensor) -> None:
         """Remember who wrote into a tensor's memory, for every view of it (``result`` after a
@@ -336,6 +341,7 @@ class Recorder(TorchFunctionMode):
         gemm_shape: GemmShape | None = None,
         conv_shape: ConvShape | None = None,
         input_format: str | None = None,
+        window: PoolWindow | None = None,
     ) -> None:
         """Add an op whose label is its function, and make it the producer of ``outputs``."""
         if input_format is None and readers:
@@ -352,6 +358,7 @@ class Recorder(TorchFunctionMode):
             params,
             gemm_shape,
             conv_shape,
+            window,
         )
         self.produce(outputs, index)
 
@@ -368,6 +375,7 @@ class Recorder(TorchFunctionMode):
         params: tuple[Param, ...] = (),
         gemm_shape: GemmShape | None = None,
         conv_shape: ConvShape | None = None,
+        window: PoolWindow | None = None,
     ) -> int:
         """Add an op (producers as indices); returns its index."""
         self.pending.append(
@@ -383,6 +391,7 @@ class Recorder(TorchFunctionMode):
                 params,
                 gemm_shape,
                 conv_shape,
+                window,
             )
         )
         return len(self.pending) - 1
@@ -453,6 +462,7 @@ class Recorder(TorchFunctionMode):
                 params=p.params,
                 gemm_shape=p.gemm_shape,
                 conv_shape=p.conv_shape,
+                window=p.window,
             )
             for i, p in enumerate(self.pending)
         )

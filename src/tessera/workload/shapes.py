@@ -95,3 +95,30 @@ class ConvShape:
     @property
     def macs(self) -> int:
         return self.gemm().macs
+
+
+@dataclass(frozen=True)
+class PoolWindow:
+    """The window of a max or average pooling over (height, width): output pixel (i, j) reads input
+    rows ``i * stride_h - pad_h`` to ``i * stride_h - pad_h + kernel_h - 1`` (clipped to the
+    input), and likewise columns. A 1-D pooling has height 1."""
+
+    kernel_h: int
+    kernel_w: int
+    stride_h: int
+    stride_w: int
+    pad_h: int = 0
+    pad_w: int = 0
+
+    def __post_init__(self) -> None:
+        _require_positive(
+            "PoolWindow",
+            kernel_h=self.kernel_h,
+            kernel_w=self.kernel_w,
+            stride_h=self.stride_h,
+            stride_w=self.stride_w,
+        )
+        for field_name in ("pad_h", "pad_w"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"PoolWindow.{field_name} must be an integer >= 0, got {value!r}")

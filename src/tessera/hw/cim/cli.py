@@ -8,10 +8,14 @@ from pathlib import Path
 import click
 
 from tessera.hw.cim.device import ADC_MODES, PRESETS
+from tessera.hw.cim.latency import CIMArch
+from tessera.hw.cim.schedule import compare_schedules, minimum_tiles, plan_layers, plot_gantt
+from tessera.hw.cim.schedule_check import check_schedule
 from tessera.hw.cim.sweep import COLUMNS, NOISE_SOURCES, SweepSpec, plot, sweep, write_csv
 from tessera.report.options import data_dir_option, limit_option
 from tessera.report.progress import progress_bar
 from tessera.report.table import format_table
+from tessera.workload.models import load_named_workload
 
 
 @click.group()
@@ -108,3 +112,69 @@ def sweep_command(
         except RuntimeError as err:
             click.echo(f"no plots: {err}", err=True)
         click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+
+
+SCHEDULE_COLUMNS = (
+    "mode",
+    "duplicate",
+    "latency_us",
+    "speedup",
+    "utilization",
+    "utilization_gain",
+    "utilization_in_use",
+    "crossbars_used",
+    "crossbars",
+    "sets",
+)
+
+
+@cim.command("schedule")
+@click.option("--model", "model_name", required=True, help="Zoo model or architecture (e.g. resnet20).")
+@click.option(
+    "--tiles", type=int, default=None, help="Tiles of the accelerator [default: the fewest that fit]."
+)
+@click.option("--crossbars-per-tile", type=int, default=8, show_default=True)
+@click.option("--weight-bits", type=int, default=8, show_default=True, help="Weight bits of every layer.")
+@click.option("--input-bits", type=int, default=8, show_default=True, help="Input bits of every layer.")
+@click.option("--rows-per-set", type=int, default=1, show_default=True, help="Output rows per scheduled set.")
+@click.option("--duplicate", is_flag=True, help="Copy the slowest layers into spare crossbars.")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Gantt chart PNG.")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON lines.")
+def schedule_command(
+    model_name,
+    tiles,
+    crossbars_per_tile,
+    weight_bits,
+    input_bits,
+    rows_per_set,
+    duplicate,
+    plot_path,
+    data_dir,
+    as_json,
+) -> None:
+    """Layer-by-layer and cross-layer (CLSA-CIM) schedules on a tiled crossbar accelerator."""
+    try:
+        workload = load_named_workload(model_name, data_dir)
+        arch = CIMArch(crossbars_per_tile=crossbars_per_tile)
+        bits = {layer.name: (weight_bits, input_bits) for layer in plan_layers(workload, arch)}
+        tiles = minimum_tiles(workload, arch, bits) if tiles is None else tiles
+        results = compare_schedules(workload, arch, tiles, duplicate, bits, rows_per_set)
+        for result, _ in results:
+            check_schedule(result, workload)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    rows = [row for _, row in results]
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+    else:
+        click.echo(
+            f"{model_name} on {tiles} tiles x {crossbars_per_tile} crossbars, {weight_bits}/{input_bits} bits"
+        )
+        click.echo(format_table(rows, list(SCHEDULE_COLUMNS)))
+    if plot_path is not None:
+        try:
+            click.echo(f"wrote {plot_gantt(results[-1][0], plot_path)}", err=True)
+        except RuntimeError as err:
+            raise click.ClickException(str(err)) from None

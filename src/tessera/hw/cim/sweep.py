@@ -23,6 +23,7 @@ from torch import nn
 from tessera.hw.cim.device import ADC_MODES, Crossbar, preset
 from tessera.hw.cim.mapping import get_mapping, mappings_of_kind
 from tessera.hw.cim.network import map_to_cim, restore_cim
+from tessera.report.plots import pyplot
 from tessera.zoo import get_model
 
 NOISE_SOURCES = ("d2d", "c2c", "both")
@@ -190,13 +191,7 @@ def _sort_key(value: Any) -> float:
 def plot(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """PNG plots on the largest crossbar: accuracy vs sigma per mapping (finest ADC) and accuracy vs
     ADC bits per mapping at the smallest and the largest sigma; needs matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:
-        raise RuntimeError("plots need matplotlib: pip install 'tessera[plot]'") from err
+    plt = pyplot()
     if not rows:
         return []
     largest_rows = max(row["rows"] for row in rows)
