@@ -178,3 +178,55 @@ def schedule_command(
             click.echo(f"wrote {plot_gantt(results[-1][0], plot_path)}", err=True)
         except RuntimeError as err:
             raise click.ClickException(str(err)) from None
+
+
+@cim.command("mixed-precision")
+@click.option("--model", "model_name", required=True, help="resnet20/32/44/56 (CIFAR-10) or an MNIST model.")
+@click.option("--budget", type=int, default=100, show_default=True, help="Evaluated policies per method.")
+@click.option(
+    "--methods", default="td3,random,evolution", show_default=True, help="Comma-separated searches."
+)
+@click.option("--max-loss", type=float, default=1.0, show_default=True, help="Accuracy budget (points).")
+@click.option("--cell-bits", type=int, default=4, show_default=True, help="Bits per RRAM cell.")
+@click.option("--val-images", type=int, default=1000, show_default=True, help="Held-out training images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@data_dir_option
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the results.")
+@click.option("--quiet", is_flag=True, help="No progress messages.")
+def mixed_precision_command(
+    model_name, budget, methods, max_loss, cell_bits, val_images, seed, data_dir, out, quiet
+) -> None:
+    """Search per-layer weight/input bits (HAQ reward on crossbar latency): TD3 vs random vs evolution."""
+    from tessera.hw.cim.precision_search import SEARCHES, build_problem, compare_searches, write_results
+
+    chosen = tuple(m.strip() for m in methods.split(","))
+    unknown = [m for m in chosen if m not in SEARCHES]
+    if unknown:
+        raise click.BadParameter(f"unknown {unknown}; valid: {', '.join(SEARCHES)}", param_hint="--methods")
+    try:
+        problem = build_problem(model_name, data_dir, max_loss, cell_bits, val_images)
+        rows, summary = compare_searches(
+            problem,
+            chosen,
+            budget,
+            seed,
+            data_dir,
+            None if quiet else lambda m: click.echo(f"searching: {m}", err=True),
+        )
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    written = write_results(out, rows, summary)
+    base = summary["uniform_8_8"]
+    click.echo(
+        f"{model_name}: float {summary['float_test_pct']:.2f} %, 8/8 bits {base['test_pct']:.2f} % (test)"
+    )
+    for method, result in summary["methods"].items():
+        best = result["best"]
+        if best is None:
+            click.echo(f"  {method}: no policy within {max_loss} points on the held-out images")
+        else:
+            click.echo(
+                f"  {method}: {best['speedup']:.2f}x faster than 8/8, test {best['test_pct']:.2f} %, "
+                f"held-out {best['accuracy']:.2f} %: {best['policy']}"
+            )
+    click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
