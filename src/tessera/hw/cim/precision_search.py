@@ -217,7 +217,7 @@ def plot_curves(rows: list[dict[str, Any]], summary: dict[str, Any], path: Path)
         points = [(row["episode"], row["best_feasible_speedup"]) for row in rows if row["method"] == method]
         axes.plot(*zip(*points), label=method)
     axes.set_xlabel("evaluated policies")
-    axes.set_ylabel("best speedup over 8/8 bits within the accuracy target")
+    axes.set_ylabel("best feasible speedup vs 8/8 bits")
     axes.set_title(f"{summary['model']}: target {summary['target_pct']:.2f} % (held-out)")
     axes.legend()
     figure.tight_layout()
