@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ def duplicate_slowest(layers: tuple[LayerPlan, ...], capacity: int) -> tuple[Lay
         _, chosen = min(candidates)
         copies[chosen] += 1
         spare -= layers[chosen].crossbars
-    return tuple(LayerPlan(**{**layer.__dict__, "copies": count}) for layer, count in zip(layers, copies))
+    return tuple(replace(layer, copies=count) for layer, count in zip(layers, copies))
 
 
 def set_dependencies(workload: Workload, layers: tuple[LayerPlan, ...]) -> list[list[list[tuple[int, int]]]]:
