@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tessera.hw.cim.latency import WEIGHT_KINDS, CIMArch, layer_cost
+from tessera.hw.cim.latency import CIMArch, workload_cost
 from tessera.hw.cim.rows import RowRange, crossbar_rows, output_height
 from tessera.report.plots import pyplot
 from tessera.workload import Workload
@@ -136,16 +136,9 @@ def plan_layers(
     maps layer names to (weight bits, input bits), 8/8 otherwise."""
     if not isinstance(rows_per_set, int) or isinstance(rows_per_set, bool) or rows_per_set < 1:
         raise ValueError(f"rows_per_set must be a positive integer, got {rows_per_set!r}")
-    ops = [op for op in workload.systolic_ops() if op.kind in WEIGHT_KINDS]
-    if not ops:
-        raise ValueError(f"workload {workload.name!r} has no convolution or linear layer")
-    chosen = dict(bits or {})
-    unknown = set(chosen) - {op.name for op in ops}
-    if unknown:
-        raise ValueError(f"bit widths given for unknown layers {sorted(unknown)}")
     plans = []
-    for op in ops:
-        cost = layer_cost(op.conv_shape or op.gemm(), *chosen.get(op.name, (8, 8)), arch, name=op.name)
+    for cost in workload_cost(workload, arch, bits).layers:
+        op = workload.op(cost.name)
         rows = output_height(op)
         plans.append(
             LayerPlan(
