@@ -8,6 +8,7 @@ import sys
 import click
 
 from tessera.dse.airchitect.cli import airchitect
+from tessera.dse.explore.cli import explore_command
 from tessera.formats import format_names, get_format
 from tessera.hw.cim.cli import cim
 from tessera.report import format_table
@@ -347,6 +348,7 @@ def models_command() -> None:
 
 main.add_command(airchitect)
 main.add_command(cim)
+main.add_command(explore_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

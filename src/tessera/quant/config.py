@@ -14,6 +14,7 @@ from typing import Any
 
 from tessera.formats import get_format
 from tessera.strict_json import loads_strict
+from tessera.strict_yaml import loads_yaml_strict
 
 SCHEMA_VERSION = 1
 LAYER_TYPES = ("linear", "conv1d", "conv2d")
@@ -184,17 +185,7 @@ def _check_keys(data: dict[str, Any], cls: type, where: str) -> None:
 
 
 def _load_yaml(text: str, path: Path) -> dict[str, Any]:
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        def construct_mapping(self, node, deep=False):
-            keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
-            for key in keys:
-                if keys.count(key) > 1:
-                    raise ValueError(f"{path}: duplicate key {key!r} (line {node.start_mark.line + 1})")
-            return super().construct_mapping(node, deep=deep)
-
-    data = yaml.load(text, Loader=StrictLoader)
+    data = loads_yaml_strict(text, str(path))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: the top level must be a mapping")
     return data

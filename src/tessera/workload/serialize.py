@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from tessera.strict_json import loads_strict
+from tessera.strict_yaml import loads_yaml_strict
 from tessera.workload.graph import Workload
 
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-class _LineDict(dict):
-    """A mapping read from YAML that remembers its line (1-based) for error messages."""
-
-    line: int
 
 
 def to_yaml(workload: Workload) -> str:
@@ -32,7 +26,7 @@ def to_yaml(workload: Workload) -> str:
 
 def from_yaml(text: str, source: str = "workload.yaml") -> Workload:
     """The workload in YAML text; ValueError naming the key and line of any problem."""
-    return Workload.from_dict(_load_yaml(text, source), source)
+    return Workload.from_dict(loads_yaml_strict(text, source), source)
 
 
 def to_json(workload: Workload) -> str:
@@ -58,27 +52,3 @@ def load_workload(path: str | Path) -> Workload:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     return from_yaml(text, str(path)) if path.suffix in YAML_SUFFIXES else from_json(text, str(path))
-
-
-def _load_yaml(text: str, source: str) -> Any:
-    import yaml
-
-    class StrictLoader(yaml.SafeLoader):
-        """Safe YAML whose mappings reject repeated keys and carry their line."""
-
-    def mapping(loader: StrictLoader, node: yaml.MappingNode) -> _LineDict:
-        loader.flatten_mapping(node)
-        found = _LineDict()
-        found.line = node.start_mark.line + 1
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in found:
-                raise ValueError(f"{source}: line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-            found[key] = loader.construct_object(value_node, deep=True)
-        return found
-
-    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    try:
-        return yaml.load(text, Loader=StrictLoader)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{source}: not valid YAML: {err}") from None

@@ -8,7 +8,8 @@ crossbars. Every input vector (an output pixel of a convolution) is fed bit-seri
 ``ceil(a / input_bits)`` phases to every crossbar: ``executes = vectors * crossbars * phases``.
 Crossbars are programmed once and executed one after another:
 ``latency = crossbars * write_us + executes * execute_us``. Each execute converts the crossbar's
-used columns (one conversion per differential pair) with an ADC of ``adc_bits`` bits.
+used columns (one conversion per differential pair) with an ADC of ``adc_bits`` bits, and costs
+one array read: ``energy = conversions * conversion_pj + executes * read_pj``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class CIMArch:
 
     ``write_us``: time to program one crossbar (µs); ``execute_us``: one crossbar read phase (µs);
     ``adc_energy_pj``: energy of one ``adc_bits`` conversion (pJ; default 1.6 pJ at 8 bits, ISAAC,
-    scaled by ``2**(adc_bits - 8)``); ``crossbars_per_tile``: crossbars grouped in one tile.
+    scaled by ``2**(adc_bits - 8)``); ``read_energy_pj``: energy of one crossbar read phase (pJ;
+    default ISAAC's 0.3 mW for eight 128 x 128 arrays over a 100 ns read, 3.75 pJ, scaled by
+    ``rows * cols / 128**2``); ``crossbars_per_tile``: crossbars grouped in one tile.
     Defaults: 256 x 256 crossbars, 4-bit cells, 1-bit inputs, 56 µs write, 1.4 µs execute.
     """
 
@@ -46,6 +49,7 @@ class CIMArch:
     execute_us: float = 1.4
     adc_bits: int = 8
     adc_energy_pj: float | None = None
+    read_energy_pj: float | None = None
     crossbars_per_tile: int = 8
 
     def __post_init__(self) -> None:
@@ -56,8 +60,10 @@ class CIMArch:
         for name in ("write_us", "execute_us"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"CIMArch.{name} must be >= 0 µs, got {getattr(self, name)!r}")
-        if self.adc_energy_pj is not None and not self.adc_energy_pj >= 0:
-            raise ValueError(f"CIMArch.adc_energy_pj must be >= 0 pJ, got {self.adc_energy_pj!r}")
+        for name in ("adc_energy_pj", "read_energy_pj"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"CIMArch.{name} must be >= 0 pJ, got {value!r}")
 
     @property
     def conversion_pj(self) -> float:
@@ -65,6 +71,13 @@ class CIMArch:
         if self.adc_energy_pj is not None:
             return self.adc_energy_pj
         return 1.6 * 2.0 ** (self.adc_bits - 8)
+
+    @property
+    def read_pj(self) -> float:
+        """Energy of one crossbar read phase (pJ)."""
+        if self.read_energy_pj is not None:
+            return self.read_energy_pj
+        return 3.75 * self.rows * self.cols / 128**2
 
 
 @dataclass(frozen=True)
@@ -86,14 +99,21 @@ class CIMLayerCost:
     execute_us: float
     adc_conversions: int
     adc_energy_pj: float
+    read_energy_pj: float
 
     @property
     def latency_us(self) -> float:
         return self.write_us + self.execute_us
 
+    @property
+    def energy_pj(self) -> float:
+        """ADC conversions plus crossbar reads (pJ)."""
+        return self.adc_energy_pj + self.read_energy_pj
+
     def to_dict(self) -> dict[str, Any]:
         row = {f.name: getattr(self, f.name) for f in fields(self)}
         row["latency_us"] = self.latency_us
+        row["energy_pj"] = self.energy_pj
         return row
 
 
@@ -130,6 +150,7 @@ def layer_cost(
         execute_us=executes * arch.execute_us,
         adc_conversions=conversions,
         adc_energy_pj=conversions * arch.conversion_pj,
+        read_energy_pj=executes * arch.read_pj,
     )
 
 
@@ -151,6 +172,10 @@ class CIMWorkloadCost:
     @property
     def adc_energy_pj(self) -> float:
         return sum(layer.adc_energy_pj for layer in self.layers)
+
+    @property
+    def energy_pj(self) -> float:
+        return sum(layer.energy_pj for layer in self.layers)
 
 
 def workload_cost(
