@@ -16,6 +16,7 @@ from tessera.formats import (
     get_format,
     quantize,
 )
+from tessera.dse.explore import ExploreSpace, explore
 from tessera.hw import SystolicArray, simulate
 from tessera.quant import LayerRule, QuantConfig, quantize_, restore
 from tessera.quant.storage import load, save
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockFormat",
     "Encoded",
+    "ExploreSpace",
     "FloatFormat",
     "Format",
     "IntFormat",
@@ -36,6 +38,7 @@ __all__ = [
     "capture",
     "decode",
     "encode",
+    "explore",
     "format_names",
     "get_format",
     "load",

@@ -2,9 +2,9 @@
 
 Both take tasks by key and hand back ``(key, result)`` or ``(key, exception)`` as tasks finish. A
 worker that dies (killed, out of memory) does not lose the run: the process pool is rebuilt and
-the unfinished tasks are submitted again, up to ``MAX_ATTEMPTS`` times each; Ray retries its
-tasks itself. Finished results are never recomputed because the caller stores each one as soon
-as it arrives.
+the unfinished tasks run again, one at a time, so that a task which kills its worker is found
+and given up after ``MAX_ATTEMPTS`` deaths while the others finish; Ray retries its tasks itself.
+Finished results are never recomputed because the caller stores each one as soon as it arrives.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 MAX_ATTEMPTS = 3
 BACKENDS = ("auto", "process", "ray")
+Task = tuple[str, Callable[..., Any], tuple]
 
 
 class WorkerCrashedError(RuntimeError):
@@ -39,8 +40,9 @@ class ProcessExecutor:
         self.workers = workers
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         self._pool = self._new_pool()
-        self._tasks: dict[Future, tuple[str, Callable[..., Any], tuple]] = {}
-        self._attempts: dict[str, int] = {}
+        self._tasks: dict[Future, Task] = {}
+        self._suspects: list[Task] = []  # caught in a pool break: each runs alone
+        self._deaths: dict[str, int] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -51,42 +53,47 @@ class ProcessExecutor:
         )
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
-        self._attempts[key] = self._attempts.get(key, 0) + 1
         self._tasks[self._pool.submit(fn, *args)] = (key, fn, args)
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._suspects)
 
     def finished(self) -> list[tuple[str, Any]]:
         """Block until at least one task ends; its ``(key, result or exception)`` pairs."""
+        if not self._tasks and self._suspects:
+            key, fn, args = self._suspects.pop(0)
+            self.submit(key, fn, *args)
         done, _ = wait(list(self._tasks), return_when=FIRST_COMPLETED)
-        out, broken = [], []
+        out, broken = [], False
         for future in done:
-            key, fn, args = self._tasks.pop(future)
             error = future.exception()
             if isinstance(error, BrokenProcessPool):
-                broken.append((key, fn, args))
-            else:
-                out.append((key, error if error is not None else future.result()))
+                broken = True
+                continue
+            key, _, _ = self._tasks.pop(future)
+            out.append((key, error if error is not None else future.result()))
         if broken:
-            out += self._rebuild(broken)
+            out += self._rebuild()
         return out
 
-    def _rebuild(self, broken: list[tuple[str, Callable[..., Any], tuple]]) -> list[tuple[str, Any]]:
-        """A worker died: every unfinished task fails with the pool; start a new pool and resubmit."""
-        broken += list(self._tasks.values())
+    def _rebuild(self) -> list[tuple[str, Any]]:
+        """A worker died and took the pool with it: start a new pool. A task that was alone in the
+        pool killed it (given up after ``MAX_ATTEMPTS`` deaths); otherwise every unfinished task
+        becomes a suspect and runs alone."""
+        broken = list(self._tasks.values())
         self._tasks.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
-        failed = []
-        for key, fn, args in broken:
-            if self._attempts[key] >= MAX_ATTEMPTS:
-                crashed = WorkerCrashedError(f"a worker died {MAX_ATTEMPTS} times running this task")
-                failed.append((key, crashed))
-            else:
-                self.submit(key, fn, *args)
-        return failed
+        if len(broken) > 1:
+            self._suspects += broken
+            return []
+        key, fn, args = broken[0]
+        self._deaths[key] = self._deaths.get(key, 0) + 1
+        if self._deaths[key] >= MAX_ATTEMPTS:
+            return [(key, WorkerCrashedError(f"a worker died {MAX_ATTEMPTS} times running this task"))]
+        self._suspects.insert(0, (key, fn, args))
+        return []
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -102,7 +109,8 @@ class RayExecutor:
         import ray
 
         self._ray = ray
-        if not ray.is_initialized():
+        self._started = not ray.is_initialized()  # a runtime the caller started is left running
+        if self._started:
             if address is None:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
             else:
@@ -131,7 +139,8 @@ class RayExecutor:
         return out
 
     def close(self) -> None:
-        self._ray.shutdown()
+        if self._started:
+            self._ray.shutdown()
 
 
 Executor = ProcessExecutor | RayExecutor

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.dse.explore.area import crossbar_area_mm2, systolic_area_mm2
-from tessera.dse.explore.space import CIMSpace, HardwareDesign, HardwareSpace, SystolicSpace
+from tessera.dse.explore.space import CIMSpace, HardwareDesign, HardwareSpace, SystolicSpace, storage_bits
 from tessera.formats import get_format
 from tessera.hw.cim.latency import WEIGHT_KINDS, workload_cost
 from tessera.hw.systolic import cost_grid, total
@@ -39,12 +39,7 @@ class LayerFormats:
     def word_format(self) -> str:
         """The wider of the two operand formats by storage bits (float operands: fp32)."""
         names = [self.weights or FLOAT_WORD, self.activations or FLOAT_WORD]
-        return max(names, key=lambda name: _storage_bits(name))
-
-
-def _storage_bits(name: str) -> float:
-    fmt = get_format(name)
-    return float(getattr(fmt, "bits_per_element", fmt.bits))
+        return max(names, key=lambda name: storage_bits(name))
 
 
 def integer_bits(name: str | None) -> int | None:
@@ -88,7 +83,7 @@ def memory_bytes(workload: Workload, formats: Sequence[LayerFormats]) -> float:
         if op.kind in WEIGHT_KINDS:
             gemm = op.conv_shape.gemm() if op.conv_shape else op.gemm()
             weights = by_name[op.name].weights or FLOAT_WORD
-            total_bytes += gemm.k * gemm.n * gemm.count * _storage_bits(weights) / 8
+            total_bytes += gemm.k * gemm.n * gemm.count * storage_bits(weights) / 8
     return total_bytes
 
 
@@ -137,7 +132,7 @@ def _systolic(
         for d in range(len(items)):
             for column, j in enumerate(indices):
                 per_layer[d, j] = grid.item((d, column))
-    widest = max(by_word, key=_storage_bits)
+    widest = max(by_word, key=storage_bits)
     out = []
     for d, (_, space, design) in enumerate(items):
         costs = [per_layer[d, j] for j in range(len(formats))]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tessera.dse.explore.objectives import check_objectives
+from tessera.formats import get_format
 from tessera.hw.cim.latency import CIMArch
 from tessera.hw.systolic import SystolicArray
 from tessera.quant.config import METHODS, LayerRule, QuantConfig
@@ -134,6 +135,14 @@ class QuantSpace:
     rules: tuple[LayerRule, ...] = ()
     calibration_samples: int = 128
 
+    def widest_word_format(self) -> str:
+        """The widest operand format any point can give a layer (a float operand is fp32)."""
+        names = [*self.weights, *self.activations]
+        names += [name for rule in self.rules for name in (rule.weights, rule.activations)]
+        if any(rule.skip for rule in self.rules):
+            names.append(None)
+        return max((name or "fp32" for name in names), key=storage_bits)
+
     def config(self, weights: str | None, activations: str | None, method: str) -> QuantConfig:
         return QuantConfig(
             weights=weights,
@@ -203,6 +212,12 @@ class ExploreSpace:
         if not self.hardware:
             raise ValueError("hardware: give at least one hardware family")
         check_objectives(self.objectives, self.constraints, self.kinds)
+        widest = self.quantization.widest_word_format()
+        for family, design in self.designs():  # each design must be buildable before any work starts
+            try:
+                family.array(design, widest) if isinstance(family, SystolicSpace) else family.arch(design)
+            except ValueError as err:
+                raise ValueError(f"hardware: {design.label}: {err}") from None
         if self.eval_limit is not None and self.eval_limit < 1:
             raise ValueError(f"eval_limit must be a positive number of examples, got {self.eval_limit}")
 
@@ -273,6 +288,12 @@ class ExploreSpace:
     )
 
 
+def storage_bits(name: str) -> float:
+    """Stored bits per element of a format (block formats include their shared scale)."""
+    fmt = get_format(name)
+    return float(getattr(fmt, "bits_per_element", fmt.bits))
+
+
 def load_space(path: str | Path) -> ExploreSpace:
     """Read a space from a YAML file; ValueError naming the key and line of any problem."""
     path = Path(path)
@@ -321,9 +342,9 @@ def _optional_int(fields_: Fields, key: str) -> int | None:
 
 def _values(fields_: Fields, key: str, kind: type | tuple[type, ...], default: tuple) -> tuple:
     """A list of values of ``kind`` (a single value means a list of one); ``default`` when absent."""
-    raw = fields_.take(key, object, None)
-    if raw is None:
+    if key not in fields_.data:
         return default
+    raw = fields_.data[key]
     values = raw if isinstance(raw, list) else [raw]
     if not values:
         raise ValueError(f"{fields_.field(key)}: give at least one value")
@@ -440,13 +461,7 @@ def _hardware_space(data: Any, where: str) -> HardwareSpace:
         values[name] = hw.take(name, k, getattr(defaults, name))
     if kind == "systolic":
         values["sram_kb"] = tuple(float(v) for v in values["sram_kb"])
-    space = hw.build(cls, **values)
-    for design in space.designs():  # each design must be buildable before any work starts
-        try:
-            space.array(design) if kind == "systolic" else space.arch(design)
-        except ValueError as err:
-            raise ValueError(f"{hw.where}: {design.label}: {err}") from None
-    return space
+    return hw.build(cls, **values)
 
 
 def _hardware_dict(space: HardwareSpace) -> dict[str, Any]:

@@ -139,11 +139,7 @@ class _Runner:
         search = self.space.search
         if search.method != "nsga2":
             return None
-        return optuna.samplers.NSGAIISampler(
-            population_size=search.population,
-            seed=search.seed,
-            constraints_func=lambda trial: trial.user_attrs.get("constraint_values", [0.0]),
-        )
+        return optuna.samplers.NSGAIISampler(population_size=search.population, seed=search.seed)
 
     # Which points to evaluate -------------------------------------------------------------
 
@@ -206,8 +202,9 @@ class _Runner:
         while self._completed() < self.total and len(self.done) < runnable:
             batch: list[tuple[Point, Any]] = []
             wanted = min(population, self.total - self._completed())
+            repeats = 0
             for _ in range(50 * wanted):
-                if len(batch) == wanted:
+                if len(batch) + repeats == wanted:
                     break
                 trial = self.study.ask(self.distributions)
                 point = Point(**{name: trial.params[name] for name in PARAMS})
@@ -216,23 +213,25 @@ class _Runner:
                     trial.set_user_attr("reason", reason)
                     self.study.tell(trial, state=TrialState.PRUNED)
                 elif point.key in self.done or any(point.key == p.key for p, _ in batch):
-                    self._repeat(trial, point, batch)
+                    repeats += self._repeat(trial, point)
                 else:
                     batch.append((point, trial))
             if not batch:
                 break
             self._evaluate(batch)
 
-    def _repeat(self, trial: Any, point: Point, batch: list[tuple[Point, Any]]) -> None:
-        """A point NSGA-II proposed again: told its stored values, never evaluated twice."""
+    def _repeat(self, trial: Any, point: Point) -> int:
+        """A point NSGA-II proposed again: told its stored values, never evaluated twice. Returns
+        1 when the trial completed (it counts towards the budget), 0 when it was pruned."""
         if point.key in self.done:
             trial.set_user_attr("repeat", True)
             self.study.tell(trial, self.done[point.key])
-        else:  # proposed twice in this generation: the first copy is evaluated
-            from optuna.trial import TrialState
+            return 1
+        from optuna.trial import TrialState
 
-            trial.set_user_attr("reason", "repeated within its generation")
-            self.study.tell(trial, state=TrialState.PRUNED)
+        trial.set_user_attr("reason", "repeated within its generation")  # the first copy is evaluated
+        self.study.tell(trial, state=TrialState.PRUNED)
+        return 0
 
     def _completed(self) -> int:
         from optuna.trial import TrialState
@@ -317,6 +316,8 @@ class _Runner:
         else:
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
+            for c, v in bounds:  # NSGA-II prefers feasible trials: <= 0 is feasible
+                trial.set_constraint(c.key, v - c.bound if c.sense == "max" else c.bound - v)
             self.study.tell(trial, values)
         self.done[point.key] = values
         if not violations:
