@@ -4,6 +4,7 @@ Number formats, quantization and accelerator models in one pipeline. ``import te
 in torch and numpy only; heavier parts are optional extras imported where used.
 """
 
+from tessera.dse.explore import ExploreSpace, explore
 from tessera.formats import (
     BlockFormat,
     Encoded,
@@ -16,7 +17,6 @@ from tessera.formats import (
     get_format,
     quantize,
 )
-from tessera.dse.explore import ExploreSpace, explore
 from tessera.hw import SystolicArray, simulate
 from tessera.quant import LayerRule, QuantConfig, quantize_, restore
 from tessera.quant.storage import load, save

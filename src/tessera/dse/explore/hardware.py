@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tessera.dse.explore.area import crossbar_area_mm2, systolic_area_mm2
 from tessera.dse.explore.space import CIMSpace, HardwareDesign, HardwareSpace, SystolicSpace, storage_bits
 from tessera.formats import get_format
 from tessera.hw.cim.latency import WEIGHT_KINDS, workload_cost
-from tessera.hw.systolic import cost_grid, total
+from tessera.hw.systolic import cost_grid
 from tessera.quant.config import QuantConfig
 from tessera.workload import Workload
 
@@ -120,29 +122,37 @@ def _systolic(
     formats: Sequence[LayerFormats],
     items: list[tuple[int, SystolicSpace, HardwareDesign]],
 ) -> list[HardwareResult]:
+    """Designs x layers as arrays: one ``cost_grid`` per operand format fills its layers' columns;
+    totals are sums over layers (as ``SystolicCost`` addition), ratios derived from them."""
     ops = {op.name: op for op in workload.systolic_ops()}
     by_word: dict[str, list[int]] = defaultdict(list)
     for j, layer in enumerate(formats):
         by_word[layer.word_format].append(j)
-    per_layer: dict[tuple[int, int], Any] = {}
+    shape = (len(items), len(formats))
+    cycles, energy, macs = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     for word, indices in by_word.items():
         archs = [space.array(design, word) for _, space, design in items]
-        shapes = [ops[formats[j].name].conv_shape or ops[formats[j].name].gemm() for j in indices]
-        grid = cost_grid(archs, shapes)
-        for d in range(len(items)):
-            for column, j in enumerate(indices):
-                per_layer[d, j] = grid.item((d, column))
+        grid = cost_grid(
+            archs, [ops[formats[j].name].conv_shape or ops[formats[j].name].gemm() for j in indices]
+        )
+        cycles[:, indices] = grid.total_cycles
+        energy[:, indices] = grid.energy_pj
+        macs[:, indices] = grid.macs
+    clock = np.array([[space.clock_mhz] for _, space, _ in items])
+    pes = np.array([[space.array(design).pe_count] for _, space, design in items])
+    latency = cycles / clock
+    utilization = macs / (pes * cycles)
+    total_utilization = macs.sum(axis=1) / (pes[:, 0] * cycles.sum(axis=1))
     widest = max(by_word, key=storage_bits)
+    weight_bytes = memory_bytes(workload, formats)
     out = []
     for d, (_, space, design) in enumerate(items):
-        costs = [per_layer[d, j] for j in range(len(formats))]
-        summed = total(costs)
         metrics = {
-            "latency_us": summed.latency_us,
-            "energy_pj": summed.energy_pj,
+            "latency_us": float(cycles[d].sum() / clock[d, 0]),
+            "energy_pj": float(energy[d].sum()),
             "area_mm2": systolic_area_mm2(space.array(design, widest)),
-            "memory_bytes": memory_bytes(workload, formats),
-            "utilization": summed.utilization,
+            "memory_bytes": weight_bytes,
+            "utilization": float(total_utilization[d]),
         }
         layers = tuple(
             {
@@ -150,11 +160,13 @@ def _systolic(
                 "weights": layer.weights,
                 "activations": layer.activations,
                 "word_format": layer.word_format,
-                "latency_us": c.latency_us,
-                "energy_pj": c.energy_pj,
-                "utilization": c.utilization,
+                "latency_us": lat,
+                "energy_pj": pj,
+                "utilization": util,
             }
-            for layer, c in zip(formats, costs)
+            for layer, lat, pj, util in zip(
+                formats, latency[d].tolist(), energy[d].tolist(), utilization[d].tolist()
+            )
         )
         out.append(HardwareResult(metrics, layers))
     return out
