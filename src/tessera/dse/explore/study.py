@@ -107,6 +107,8 @@ class _Runner:
         }
         self.study = _open_study(space, storage, resume, self._sampler(), self.minimize)
         self.attrs = dict(self.study.user_attrs)
+        self.evaluations = 0  # accuracy evaluations run by this process
+        self.skipped = 0  # combinations the hardware cannot run
         if not evaluate:
             return
         self.model = self.spec.build(self.data_dir if self.spec.needs_data else None)
@@ -123,7 +125,6 @@ class _Runner:
                     self.done[point.key] = list(trial.values)
                     if not trial.user_attrs.get("violations"):
                         self.tracker.add(trial.values)
-        self.evaluations = 0
 
     @property
     def baseline(self) -> float:
@@ -179,7 +180,7 @@ class _Runner:
         self.executor, self.progress = executor, progress
         self._close_stale_trials()
         search = self.space.search
-        candidates, _ = self.candidates()
+        candidates, self.skipped = self.candidates()
         if not candidates:
             raise ValueError("the space has no point its hardware can run (CIM needs integer formats)")
         if search.method == "nsga2":
@@ -378,7 +379,6 @@ class _Runner:
             values = [[points[i].metrics[name] for name in self.space.objectives] for i in feasible]
             mask = pareto_mask(values, self.minimize)
             front = tuple(i for i, keep in zip(feasible, mask) if keep)
-        _, skipped = self.candidates() if hasattr(self, "workload") else ([], 0)
         return ExploreResult(
             space=self.space,
             metric=self.spec.metric,
@@ -387,10 +387,10 @@ class _Runner:
             points=tuple(points),
             front=front,
             failed=tuple(failed),
-            skipped=skipped,
+            skipped=self.skipped,
             storage=self.storage,
             seconds=seconds,
-            evaluations=getattr(self, "evaluations", 0),
+            evaluations=self.evaluations,
         )
 
 
