@@ -34,7 +34,9 @@ def test_noise_free_analog_path_equals_digital(name):
     assert torch.allclose(analog.double(), layer.forward(x, digital=True), atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["bnn-differential", "bnn-single-cell", "tnn-2bit"])
+@pytest.mark.parametrize(
+    "name", ["bnn-differential", "bnn-single-cell", "bnn-xnor", "bnn-4cell", "tnn-differential", "tnn-2bit"]
+)
 def test_column_sampling_has_the_statistics_of_per_cell_sampling(name):
     """Drawing each column sum from its exact moments vs drawing every cell: same mean and spread of
     the output error, including clipping (sigma comparable to I_HRS)."""

@@ -79,7 +79,7 @@ def test_differential_binary_cells_and_currents_by_hand():
     layer = CrossbarLayer(torch.tensor([[1.0, -1.0]]), get_mapping("bnn-differential"), xbar)
     assert layer.levels.tolist() == [[1], [-1]]
     # cell currents: plus column [50, 5], minus column [5, 50]; row 0 driven: 50 - 5 = 45 µA
-    assert layer.signal_mean[0, :, 0].tolist() == [45.0, -45.0]
+    assert layer.signal_mean[:, 0].tolist() == [45.0, -45.0]
     x = torch.tensor([[1.0, -1.0]])
     assert layer.forward(x, digital=False).item() == pytest.approx(2.0)
     assert layer.forward(x, digital=True).item() == 2.0
@@ -169,10 +169,21 @@ def test_weights_outside_the_domain_are_rejected(name, weight, message):
         CrossbarLayer(torch.tensor(weight), get_mapping(name), Crossbar())
 
 
-def test_inputs_outside_the_domain_are_rejected():
-    layer = CrossbarLayer(torch.ones(2, 3), get_mapping("bnn-differential"), Crossbar())
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("bnn-differential", 0.0),
+        ("bnn-xnor", 2.0),
+        ("bnn-single-cell", float("nan")),
+        ("tnn-2bit", 0.5),
+        ("tnn-differential", -2.0),
+        ("tnn-differential", float("nan")),
+    ],
+)
+def test_inputs_outside_the_domain_are_rejected(name, bad):
+    layer = CrossbarLayer(torch.ones(2, 3), get_mapping(name), Crossbar())
     with pytest.raises(ValueError, match="needs inputs"):
-        layer.forward(torch.tensor([[1.0, 0.0, -1.0]]))
+        layer.forward(torch.tensor([[1.0, bad, -1.0]]))
 
 
 def test_pair_mappings_need_even_crossbar_sizes():

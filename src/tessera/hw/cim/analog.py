@@ -47,11 +47,20 @@ def ir_drop_loss(drive: torch.Tensor, currents: torch.Tensor, ohm: float, v_read
     return torch.cat(losses, dim=1)
 
 
+def adc_codes_(signal: torch.Tensor, low: float, high: float, bits: int) -> float:
+    """Uniform ADC with clipping, in place: ``signal`` becomes output codes ``0 .. 2**bits - 1`` of
+    the range ``low`` to ``high`` (the signal's units); returns the step (signal units per code), so
+    code ``k`` stands for ``low + k * step``."""
+    if high <= low:
+        signal.zero_()
+        return 0.0
+    step = (high - low) / ((1 << bits) - 1)
+    signal.sub_(low).div_(step).round_().clamp_(0, (1 << bits) - 1)
+    return step
+
+
 def adc_(signal: torch.Tensor, low: float, high: float, bits: int) -> torch.Tensor:
     """Uniform ADC with clipping, in place: ``2**bits`` levels from ``low`` to ``high`` (the signal's
     units); returns ``signal``."""
-    if high <= low:
-        return signal.fill_(low)
-    top = (1 << bits) - 1
-    step = (high - low) / top
-    return signal.sub_(low).div_(step).round_().clamp_(0, top).mul_(step).add_(low)
+    step = adc_codes_(signal, low, high, bits)
+    return signal.mul_(step).add_(low)

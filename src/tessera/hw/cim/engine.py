@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from tessera.hw.cim.analog import C2C_SAMPLING, adc_, ir_drop_loss, rectified_moments
+from tessera.hw.cim.analog import C2C_SAMPLING, adc_codes_, ir_drop_loss, rectified_moments
 from tessera.hw.cim.device import Crossbar
 from tessera.hw.cim.mapping import Mapping
+from tessera.hw.cim.reads import TileReads
 
 CHUNK_ELEMENTS = 1 << 24
 """Input vectors are processed in chunks of about this many column signals (bounds memory)."""
@@ -107,20 +108,22 @@ class CrossbarLayer:
     def _program(self, plus: torch.Tensor, minus: torch.Tensor | None) -> None:
         """Cell currents after programming (µA, d2d variability drawn) and their read moments."""
         xbar = self.crossbar
-        self.cell_mu = []
+        cell_mu = []
         for levels in (plus, minus) if minus is not None else (plus,):
             nominal = levels.to(torch.float32) / self.max_level * xbar.delta_ua + xbar.i_hrs_ua
             if xbar.sigma_d2d_ua:
                 nominal = nominal + xbar.sigma_d2d_ua * torch.randn(nominal.shape, generator=self.generator)
-            self.cell_mu.append(self._tiles(nominal))
-        moments = [rectified_moments(mu, xbar.sigma_c2c_ua) for mu in self.cell_mu]
-        self.cell_mean = [mean for mean, _ in moments]
+            cell_mu.append(nominal)
+        moments = [rectified_moments(mu, xbar.sigma_c2c_ua) for mu in cell_mu]
+        self.cell_mu = [self._tiles(mu) for mu in cell_mu]
+        self.cell_mean = [self._tiles(mean) for mean, _ in moments]
         if minus is None:
             self.signal_mean, signal_var = moments[0]
         else:
             self.signal_mean = moments[0][0] - moments[1][0]
             signal_var = moments[0][1] + moments[1][1]
-        self.signal_moments = torch.cat([self.signal_mean, signal_var], dim=2)
+        moments = [self.signal_mean, signal_var] if xbar.sigma_c2c_ua else [self.signal_mean]
+        self.reads = TileReads(moments, self.tile_rows, self.mapping)
 
     def _default_adc_range(self) -> tuple[float, float]:
         xbar = self.crossbar
@@ -165,17 +168,18 @@ class CrossbarLayer:
         """Per-plane signals in level units (P, B, Q * out), summed over row tiles after the ADC."""
         xbar = self.crossbar
         planes, batch, _ = drive.shape
-        tiled = self._tile_drive(drive)
-        current = self._read(tiled)  # (T, PB, C), µA
+        current = self._read(drive)  # (T, PB, C), µA
         to_levels = self.max_level / xbar.delta_ua
         if xbar.adc_bits is not None:
             if self.needs_calibration:
                 raise RuntimeError("the ADC range is calibrated per layer: map with calibration inputs first")
-            adc_(current, *self.adc_range, xbar.adc_bits)
-        current.mul_(to_levels)
+            low = self.adc_range[0]
+            step = adc_codes_(current, *self.adc_range, xbar.adc_bits)
+            levels = current.sum(dim=0).mul_(step * to_levels).add_(len(current) * low * to_levels)
+        else:
+            levels = current.sum(dim=0).mul_(to_levels)
         if not self.mapping.differential:  # subtract the HRS current of the driven rows
-            current.sub_(tiled.sum(dim=2, keepdim=True).mul_(xbar.i_hrs_ua * to_levels))
-        levels = current.sum(dim=0) if self.row_tiles > 1 else current[0]
+            levels.sub_(drive.sum(dim=2).view(-1, 1).mul_(xbar.i_hrs_ua * to_levels))
         return levels.view(planes, batch, -1)
 
     def _tile_drive(self, drive: torch.Tensor) -> torch.Tensor:
@@ -187,20 +191,18 @@ class CrossbarLayer:
             tiled[tile, :, : rows.shape[1]] = rows
         return tiled
 
-    def _read(self, tiled: torch.Tensor) -> torch.Tensor:
+    def _read(self, drive: torch.Tensor) -> torch.Tensor:
         """Column currents (or column-pair differences) in µA, (T, PB, C), with noise and IR drop."""
         xbar = self.crossbar
         if xbar.sigma_c2c_ua and self.c2c_sampling == "cell":
-            current = self._sampled_cells(tiled)
+            current = self._sampled_cells(self._tile_drive(drive))
         else:
+            moments = [m.flatten(1, 2) for m in self.reads(drive)]  # (T, PB, C): mean, variance
+            current = moments[0]
             if xbar.sigma_c2c_ua:
-                moments = torch.bmm(tiled, self.signal_moments)
-                mean, std = moments.split(moments.shape[-1] // 2, dim=-1)
-                current = mean.addcmul_(std.sqrt_(), self._standard_normal(mean.shape))
-            else:
-                current = torch.bmm(tiled, self.signal_mean)
+                current.addcmul_(moments[1].sqrt_(), self._standard_normal(current.shape))
         if xbar.wire_resistance_ohm:
-            ohm, volts = xbar.wire_resistance_ohm, xbar.v_read
+            ohm, volts, tiled = xbar.wire_resistance_ohm, xbar.v_read, self._tile_drive(drive)
             losses = [ir_drop_loss(tiled, mean, ohm, volts) for mean in self.cell_mean]
             current = current - (losses[0] if len(losses) == 1 else losses[0] - losses[1])
         return current
@@ -230,6 +232,6 @@ class CrossbarLayer:
         """Widen ``adc_range`` to cover the noise-free column signals of integer inputs ``x``."""
         self.mapping.check_inputs(x)
         drive = torch.stack([p.drive for p in self.mapping.input_planes(x)])
-        current = torch.bmm(self._tile_drive(drive), self.signal_mean)
+        current = self.reads(drive)[0]
         low, high = self.adc_range
         self.adc_range = (min(low, float(current.min())), max(high, float(current.max())))

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 
 KINDS = ("binary", "ternary", "integer")
+BINARY = (-1, 1)
+TERNARY = (-1, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,17 @@ class InputPlane:
 
 class Mapping(ABC):
     """A way to store a layer on crossbars. ``row_factor``: physical rows per input;
-    ``differential``: whether each output reads the difference of two columns."""
+    ``differential``: whether each output reads the difference of two columns;
+    ``one_hot_row_pairs``: each input drives exactly one of its rows ``2i``, ``2i + 1``;
+    ``complementary_phases``: two read phases, the second driving exactly the rows the first leaves
+    idle. The analog simulation uses the last two to halve its work (``tessera.hw.cim.reads``)."""
 
     name: str
     kind: str
     row_factor: int = 1
     differential: bool = False
+    one_hot_row_pairs: bool = False
+    complementary_phases: bool = False
     description: str
 
     @abstractmethod
@@ -83,9 +90,10 @@ class Mapping(ABC):
 
 
 def _require_values(tensor: torch.Tensor, allowed: tuple[int, ...], what: str, mapping: str) -> None:
-    bad = tensor != allowed[0]
-    for value in allowed[1:]:
-        bad &= tensor != value
+    """Raise unless every value is in ``allowed``: ``BINARY`` or ``TERNARY``."""
+    magnitude = tensor.abs()
+    # float arithmetic is faster than comparing with each value; NaN fails both tests
+    bad = tensor * tensor != magnitude if 0 in allowed else magnitude != 1
     if bool(bad.any()):
         examples = sorted({float(v) for v in tensor[bad].flatten()[:5].tolist()})
         raise ValueError(
@@ -96,10 +104,22 @@ def _require_values(tensor: torch.Tensor, allowed: tuple[int, ...], what: str, m
 
 def _interleave_rows(a: torch.Tensor, b: torch.Tensor, dim: int) -> torch.Tensor:
     """Stack ``a`` and ``b`` so that row ``2i`` comes from ``a[i]`` and row ``2i+1`` from ``b[i]``."""
-    stacked = torch.stack((a, b), dim=dim + 1)
     shape = list(a.shape)
-    shape[dim] *= 2
-    return stacked.reshape(shape)
+    shape.insert(dim + 1, 2)
+    out = a.new_empty(shape)
+    out.select(dim + 1, 0).copy_(a)
+    out.select(dim + 1, 1).copy_(b)
+    return out.flatten(dim, dim + 1)
+
+
+def _is_plus(x: torch.Tensor) -> torch.Tensor:
+    """0/1 float32 drive where ``x`` is +1, for ``x`` in {-1, 0, +1} (checked before)."""
+    return x.to(torch.float32).clamp(min=0)
+
+
+def _is_minus(x: torch.Tensor) -> torch.Tensor:
+    """0/1 float32 drive where ``x`` is -1, for ``x`` in {-1, 0, +1} (checked before)."""
+    return torch.neg(x.to(torch.float32)).clamp_(min=0)
 
 
 def _bit(x: torch.Tensor, position: int) -> torch.Tensor:
@@ -110,10 +130,10 @@ class _PlusMinusOne(Mapping):
     kind = "binary"
 
     def check_weights(self, weight: torch.Tensor) -> None:
-        _require_values(weight, (-1, 1), "weights", self.name)
+        _require_values(weight, BINARY, "weights", self.name)
 
     def check_inputs(self, x: torch.Tensor) -> None:
-        _require_values(x, (-1, 1), "inputs", self.name)
+        _require_values(x, BINARY, "inputs", self.name)
 
 
 class BinaryDifferential(_PlusMinusOne):
@@ -129,7 +149,7 @@ class BinaryDifferential(_PlusMinusOne):
         return [WeightPlane(1, (w == 1).long(), (w == -1).long())]
 
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(2, (x == 1).to(torch.float32))]
+        return [InputPlane(2, _is_plus(x))]
 
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return -weight.sum(dim=1).to(torch.float64)
@@ -140,13 +160,14 @@ class BinarySingleCell(_PlusMinusOne):
     the HRS offset of driven rows is subtracted and the digital term is ``-sum_i x_i``."""
 
     name = "bnn-single-cell"
+    complementary_phases = True
     description = "binary: one cell per weight, two-phase inputs, HRS-offset subtraction"
 
     def weight_planes(self, weight: torch.Tensor, cell_bits: int) -> list[WeightPlane]:
         return [WeightPlane(2, (weight.t() == 1).long())]
 
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(1, (x == 1).to(torch.float32)), InputPlane(-1, (x == -1).to(torch.float32))]
+        return [InputPlane(1, _is_plus(x)), InputPlane(-1, _is_minus(x))]
 
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return -x.sum(dim=1, keepdim=True).to(torch.float64)
@@ -158,6 +179,7 @@ class BinaryXnor(_PlusMinusOne):
 
     name = "bnn-xnor"
     row_factor = 2
+    one_hot_row_pairs = True
     description = "binary: XNOR on two rows, one-hot inputs, one column"
 
     def weight_planes(self, weight: torch.Tensor, cell_bits: int) -> list[WeightPlane]:
@@ -165,7 +187,7 @@ class BinaryXnor(_PlusMinusOne):
         return [WeightPlane(2, _interleave_rows((w == 1).long(), (w == -1).long(), 0))]
 
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(1, _interleave_rows((x == 1).float(), (x == -1).float(), 1))]
+        return [InputPlane(1, _interleave_rows(_is_plus(x), _is_minus(x), 1))]
 
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.tensor(-float(weight.shape[1]), dtype=torch.float64)
@@ -178,6 +200,7 @@ class BinaryFourCell(_PlusMinusOne):
     name = "bnn-4cell"
     row_factor = 2
     differential = True
+    one_hot_row_pairs = True
     description = "binary: four cells per weight, differential rows and columns"
 
     def weight_planes(self, weight: torch.Tensor, cell_bits: int) -> list[WeightPlane]:
@@ -188,7 +211,7 @@ class BinaryFourCell(_PlusMinusOne):
         ]
 
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(1, _interleave_rows((x == 1).float(), (x == -1).float(), 1))]
+        return [InputPlane(1, _interleave_rows(_is_plus(x), _is_minus(x), 1))]
 
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.zeros((), dtype=torch.float64)
@@ -201,13 +224,13 @@ class _Ternary(Mapping):
     kind = "ternary"
 
     def check_weights(self, weight: torch.Tensor) -> None:
-        _require_values(weight, (-1, 0, 1), "weights", self.name)
+        _require_values(weight, TERNARY, "weights", self.name)
 
     def check_inputs(self, x: torch.Tensor) -> None:
-        _require_values(x, (-1, 0, 1), "inputs", self.name)
+        _require_values(x, TERNARY, "inputs", self.name)
 
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(1, (x != 0).float()), InputPlane(-2, (x == -1).float())]
+        return [InputPlane(1, x.to(torch.float32).abs()), InputPlane(-2, _is_minus(x))]
 
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.zeros((), dtype=torch.float64)

@@ -1,0 +1,85 @@
+"""The noise-free moments of every analog read of a layer: one matrix product per row tile.
+
+A read of row tile ``t`` in phase ``p`` sums the driven cells' currents on each column, so its mean
+and variance are ``drive @ moments`` over the tile's rows (``moments``: each cell's read mean in
+µA, then, with cycle-to-cycle noise, its read variance in µA², as extra columns). Two structures of
+the binary mappings halve that work without changing the result:
+
+- one-hot row pairs (XNOR, four-cell): each input drives exactly one of rows ``2i`` and ``2i + 1``,
+  so ``drive @ M = sum_i M[2i + 1] + b @ (M[2i] - M[2i + 1])`` with ``b`` the drive of the even rows;
+- complementary phases (single cell): the second phase drives exactly the rows the first leaves
+  idle, so its reads are the tile's column sums minus the first phase's.
+
+Tiles are multiplied one at a time on their own rows, so a short last tile costs only its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tessera.hw.cim.mapping import Mapping
+
+
+@dataclass(frozen=True)
+class _Tile:
+    """One moment's share of a row tile: the matrix the reduced drive multiplies, a constant row
+    added to the product (one-hot pairs) and the tile's column sums (complementary phases)."""
+
+    matrix: torch.Tensor
+    offset: torch.Tensor | None
+    total: torch.Tensor | None
+
+
+class TileReads:
+    """Read moments of physical drives (phases, batch, rows), tile by tile.
+
+    Each of ``moments`` is (physical rows, C) in float32, one value per cell (e.g. read means in
+    µA, read variances in µA²); ``tile_rows`` physical rows make a row tile.
+    """
+
+    def __init__(self, moments: list[torch.Tensor], tile_rows: int, mapping: Mapping) -> None:
+        rows = moments[0].shape[0]
+        self.pairs = mapping.one_hot_row_pairs
+        self.complementary = mapping.complementary_phases
+        if self.pairs and (rows % 2 or tile_rows % 2):
+            raise ValueError(f"mapping {mapping.name!r} needs an even number of rows per tile and in all")
+        starts = range(0, rows, tile_rows)
+        per_input = 2 if self.pairs else 1  # physical rows per entry of the reduced drive
+        self.bounds = [(start // per_input, min(start + tile_rows, rows) // per_input) for start in starts]
+        self.tiles = [
+            [self._tile(matrix[start : start + tile_rows]) for start in starts] for matrix in moments
+        ]
+
+    def _tile(self, block: torch.Tensor) -> _Tile:
+        total = block.sum(dim=0) if self.complementary else None
+        if self.pairs:
+            return _Tile((block[0::2] - block[1::2]).contiguous(), block[1::2].sum(dim=0), total)
+        return _Tile(block.contiguous(), None, total)
+
+    def __call__(self, drive: torch.Tensor) -> list[torch.Tensor]:
+        """For 0/1 ``drive`` (P, B, rows), each moment's sum over every read, (tiles, P, B, C)."""
+        phases, batch, _ = drive.shape
+        if self.complementary and phases != 2:
+            raise ValueError(f"complementary phases come in twos, got {phases} phases")
+        free = drive[:1] if self.complementary else drive
+        if self.pairs:
+            free = free[..., 0::2]
+        free = free.reshape(-1, free.shape[-1])
+        inputs = [free[:, start:stop].contiguous() for start, stop in self.bounds]
+        return [self._products(inputs, phases, batch, tiles) for tiles in self.tiles]
+
+    def _products(
+        self, inputs: list[torch.Tensor], phases: int, batch: int, tiles: list[_Tile]
+    ) -> torch.Tensor:
+        out = torch.empty(len(tiles), phases, batch, tiles[0].matrix.shape[1])
+        computed = 1 if self.complementary else phases
+        for index, (rows, tile) in enumerate(zip(inputs, tiles, strict=True)):
+            target = out[index, :computed].view(-1, out.shape[-1])
+            torch.mm(rows, tile.matrix, out=target)
+            if tile.offset is not None:
+                target.add_(tile.offset)
+            if tile.total is not None:
+                torch.sub(tile.total, out[index, 0], out=out[index, 1])
+        return out
