@@ -1,8 +1,8 @@
 """Benchmark analog crossbar simulation against the same model's plain fp32 inference.
 
 For each model and mapping prints one JSON line with throughputs in images per second over the
-first ``--images`` MNIST test images (batches of ``--batch``), best of ``--repeats`` (the three
-variants take turns within each repeat):
+model's first ``--images`` calibration images (its training split; batches of ``--batch``), best of
+``--repeats`` (the three variants take turns within each repeat):
 
 - ``fp32_img_per_s``: the zoo model as trained (PyTorch, float32), measured in this run;
 - ``digital_img_per_s``: every Linear on crossbars in exact digital mode;
@@ -12,6 +12,7 @@ variants take turns within each repeat):
 and ``analog_slowdown`` = fp32 / analog throughput (the issue's target: at most 5). Example::
 
     python benchmarks/cim_throughput.py --models mnist-bnn mnist-tnn
+    python benchmarks/cim_throughput.py --models cifar10-bnn --images 500 --batch 100
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ import torch
 
 from tessera.hw.cim import Crossbar, get_mapping, map_to_cim, mappings_of_kind, set_digital
 from tessera.hw.cim.sweep import network_kind
-from tessera.zoo import get_model, resolve_data_dir
-from tessera.zoo.mnist import load_mnist, normalise
+from tessera.zoo import get_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,8 +63,6 @@ def throughputs(
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    images, _ = load_mnist(resolve_data_dir(args.data_dir), "test")
-    batches = list(normalise(images[: args.images]).split(args.batch))
     crossbar = Crossbar(
         sigma_d2d_ua=args.sigma, sigma_c2c_ua=args.sigma, adc_bits=args.adc_bits, adc_mode="calibrated"
     )
@@ -72,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         spec = get_model(name)
         model = spec.build(args.data_dir)
         calib = spec.calibration(args.data_dir, 256)
+        batches = spec.calibration(args.data_dir, args.images, args.batch)
         for mapping in mappings_of_kind(network_kind(model)):
             analog_model, digital_model = copy.deepcopy(model), copy.deepcopy(model)
             report = map_to_cim(analog_model, crossbar, get_mapping(mapping), calib=calib)
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                 "model": name,
                 "mapping": mapping,
                 "crossbars": report.crossbars,
-                "images": args.images,
+                "images": sum(len(batch) for batch in batches),
                 "sigma_ua": args.sigma,
                 "adc_bits": args.adc_bits,
                 "fp32_img_per_s": round(fp32, 1),

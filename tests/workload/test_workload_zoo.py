@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tessera.workload import capture, capture_model
-from tessera.zoo import binary, get_model, minilm, model_names
+from tessera.zoo import binary, binary_cifar, get_model, minilm, model_names
 from tessera.zoo.digits import digits_cnn
 from tessera.zoo.mnist import lenet
 from tessera.zoo.resnet import CifarResNet
@@ -47,6 +47,8 @@ def models():
                 built[name] = minilm.load_minilm()
             elif name in ARCHITECTURES:
                 built[name] = ARCHITECTURES[name]().eval()
+            elif name == binary_cifar.NAME:  # trains for minutes; capture needs only its shapes
+                built[name] = binary_cifar.architecture().eval()
             else:
                 built[name] = get_model(name).build(data_dir)
         return built[name]

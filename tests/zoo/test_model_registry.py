@@ -20,6 +20,7 @@ EXPECTED = {
     "resnet32": ("top1_pct", True),
     "resnet44": ("top1_pct", True),
     "resnet56": ("top1_pct", True),
+    "cifar10-bnn": ("top1_pct", True),
     "minilm": ("spearman_x100", True),
     "stories260k": ("perplexity", False),
 }

@@ -6,7 +6,7 @@ find it through ``resolve_data_dir`` (an explicit path, else ``$TESSERA_DATA_DIR
 """
 
 # Importing the model modules registers their models, in this order.
-from tessera.zoo import binary, digits, minilm, mnist, resnet, stories  # noqa: F401
+from tessera.zoo import binary, binary_cifar, digits, minilm, mnist, resnet, stories  # noqa: F401
 from tessera.zoo.cache import cache_dir
 from tessera.zoo.digits import DigitsSplit, load_digits_split, train_digits_cnn
 from tessera.zoo.files import FileFormatError, resolve_data_dir

@@ -88,7 +88,18 @@ class Ternarize(nn.Module):
         return f"threshold={self.threshold}"
 
 
-class _LatentLinear(nn.Linear):
+def _weight_codes(weight: torch.Tensor, ternary: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The codes of latent ``weight`` and the scale (a 0-d tensor) they are multiplied by: binary,
+    their signs and 1; ternary, TWN's codes and ``alpha``."""
+    weight = weight.detach()
+    if not ternary:
+        return _sign_codes(weight), torch.ones(())
+    magnitude = weight.abs()
+    codes = _ternary_codes(weight, TWN_DELTA * float(magnitude.mean()))
+    return codes, magnitude[codes != 0].mean()
+
+
+class LatentLinear(nn.Linear):
     """Training form of a bias-free linear layer: it keeps real latent weights but computes with
     their codes times a scale (binary: 1; ternary: TWN's alpha), gradients passed straight through."""
 
@@ -98,17 +109,42 @@ class _LatentLinear(nn.Linear):
 
     def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight codes and the scale (a 0-d tensor) they are multiplied by."""
-        weight = self.weight.detach()
-        if not self.ternary:
-            return _sign_codes(weight), torch.ones(())
-        magnitude = weight.abs()
-        codes = _ternary_codes(weight, TWN_DELTA * float(magnitude.mean()))
-        return codes, magnitude[codes != 0].mean()
+        return _weight_codes(self.weight, self.ternary)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         codes, scale = self.codes()
         window = math.inf if self.ternary else 1.0
         return F.linear(x, _straight_through(self.weight, codes * scale, window))
+
+    def exported(self, codes: torch.Tensor) -> nn.Linear:
+        """The evaluated layer: a bias-free ``nn.Linear`` whose weights are ``codes``."""
+        linear = nn.Linear(self.in_features, self.out_features, bias=False)
+        linear.weight.data.copy_(codes)
+        return linear
+
+
+class LatentConv2d(nn.Conv2d):
+    """Training form of a bias-free binary convolution: it keeps real latent weights but computes
+    with their signs, gradients passed straight through where ``|w| <= 1``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, bias=False)
+
+    def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight signs and the scale 1."""
+        return _weight_codes(self.weight, ternary=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes, _ = self.codes()
+        return self._conv_forward(x, _straight_through(self.weight, codes, 1.0), None)
+
+    def exported(self, codes: torch.Tensor) -> nn.Conv2d:
+        """The evaluated layer: a bias-free ``nn.Conv2d`` of the same geometry whose weights are ``codes``."""
+        conv = nn.Conv2d(
+            self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding, bias=False
+        )
+        conv.weight.data.copy_(codes)
+        return conv
 
 
 def _stack(widths: Sequence[int], ternary: bool, linear: Callable[[int, int], nn.Module]) -> nn.Sequential:
@@ -128,20 +164,18 @@ def mlp(widths: Sequence[int], ternary: bool) -> nn.Sequential:
     return _stack(widths, ternary, partial(nn.Linear, bias=False))
 
 
-def _export(trained: nn.Sequential) -> nn.Sequential:
-    """The evaluated model of a trained latent-weight one: each linear layer's weights become
-    their codes and their scale is folded into the batch norm that follows
+def export_latent(trained: nn.Sequential) -> nn.Sequential:
+    """The evaluated model of a trained latent-weight one: each latent layer becomes a plain one
+    whose weights are its codes, and the codes' scale is folded into the batch norm that follows
     (``BN(s * z) = BN'(z)`` with running mean divided by ``s`` and weight multiplied by ``s``)."""
     layers: list[nn.Module] = []
     scale = torch.ones(())
     with torch.no_grad():
         for layer in trained:
-            if isinstance(layer, _LatentLinear):
+            if isinstance(layer, (LatentLinear, LatentConv2d)):
                 codes, scale = layer.codes()
-                linear = nn.Linear(layer.in_features, layer.out_features, bias=False)
-                linear.weight.copy_(codes)
-                layers.append(linear)
-            elif isinstance(layer, nn.BatchNorm1d):
+                layers.append(layer.exported(codes))
+            elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 norm = copy.deepcopy(layer)
                 norm.running_mean.div_(scale)
                 norm.weight.mul_(scale)
@@ -149,6 +183,22 @@ def _export(trained: nn.Sequential) -> nn.Sequential:
             else:
                 layers.append(copy.deepcopy(layer))
     return nn.Sequential(*layers).eval()
+
+
+def clip_latent_weights(model: nn.Module) -> Callable[[], None]:
+    """A step hook that clips the latent weights of ``model``'s binary layers to [-1, 1]."""
+    latent = [
+        layer.weight
+        for layer in model.modules()
+        if isinstance(layer, LatentConv2d) or (isinstance(layer, LatentLinear) and not layer.ternary)
+    ]
+
+    def clip() -> None:
+        with torch.no_grad():
+            for weight in latent:
+                weight.clamp_(-1, 1)
+
+    return clip
 
 
 def _shifted(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -174,14 +224,7 @@ def train_mlp(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = _stack(widths, ternary, partial(_LatentLinear, ternary=ternary))
-    latent = [layer.weight for layer in model if isinstance(layer, _LatentLinear)]
-
-    def clip_latent() -> None:
-        with torch.no_grad():
-            for weight in latent:
-                weight.clamp_(-1, 1)
-
+        model = _stack(widths, ternary, partial(LatentLinear, ternary=ternary))
     fit_classifier(
         model,
         images,
@@ -191,9 +234,9 @@ def train_mlp(
         BATCH,
         generator,
         _shifted,
-        None if ternary else clip_latent,
+        None if ternary else clip_latent_weights(model),
     )
-    return _export(model)
+    return export_latent(model)
 
 
 def build(name: str, data_dir: Path | None) -> nn.Module:
