@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tessera.hw.cim import CIMLayer, Crossbar, get_mapping, map_to_cim, restore_cim, set_digital
+from tessera.hw.cim.network import layer_rows
 
 
 class Sign(nn.Module):
@@ -143,3 +144,18 @@ def test_noise_seeds_are_reproducible():
         restore_cim(net)
     assert torch.equal(outputs[0], outputs[1])
     assert not torch.equal(outputs[0], outputs[2])
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation"),
+    [(3, 1, 1, 1), ((3, 2), (2, 1), (1, 2), 1), (1, 2, 0, 1), ((2, 3), 1, 0, (2, 1))],
+)
+def test_conv_rows_are_im2col_in_weight_order(kernel, stride, padding, dilation):
+    """The crossbar rows of a convolution equal torch's unfold, and rows @ weights is the conv."""
+    conv = nn.Conv2d(3, 5, kernel, stride, padding, dilation, bias=False)
+    x = torch.randn(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
+    rows, to_map = layer_rows(conv, x)
+    unfolded = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+    assert torch.equal(rows, unfolded.transpose(1, 2).reshape(rows.shape))
+    products = rows @ conv.weight.detach().reshape(5, -1).t()
+    assert torch.allclose(to_map(products), conv(x).detach(), atol=1e-5)

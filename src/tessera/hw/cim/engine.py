@@ -152,7 +152,9 @@ class CrossbarLayer:
 
     def _products(self, x: torch.Tensor, exact: bool) -> torch.Tensor:
         planes = self.mapping.input_planes(x)
-        drive = torch.stack([p.drive for p in planes])  # (P, B, R)
+        drive = (
+            torch.stack([p.drive for p in planes]) if len(planes) > 1 else planes[0].drive[None]
+        )  # (P, B, R)
         dtype = torch.float64 if exact else torch.float32
         # (P, B, Q * out) summed levels per read phase and weight plane
         signals = (

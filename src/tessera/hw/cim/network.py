@@ -23,6 +23,10 @@ from tessera.hw.cim.device import Crossbar
 from tessera.hw.cim.engine import CrossbarLayer, Footprint
 from tessera.hw.cim.mapping import Mapping, _Integer
 
+IM2COL_CHUNK_ELEMENTS = 1 << 20
+"""Convolutions on crossbars are computed a few images at a time, so that their im2col rows (about
+this many values) stay small enough to be reused from memory already allocated."""
+
 
 @dataclass
 class MappedLayer:
@@ -74,7 +78,17 @@ class CIMLayer(nn.Module):
         self.crossbar = CrossbarLayer(weight, mapping, crossbar, torch.Generator().manual_seed(seed))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The layer's output; crossbar products carry no gradient (inference only)."""
+        """The layer's output; crossbar products carry no gradient (inference only). Convolutions
+        run on groups of images whose im2col rows hold about ``IM2COL_CHUNK_ELEMENTS`` values."""
+        if isinstance(self.original, nn.Conv2d):
+            height, width = conv_output_size(self.original, x.shape[-2:])
+            per_image = height * width * self.crossbar.in_features
+            images = max(1, IM2COL_CHUNK_ELEMENTS // per_image)
+            if len(x) > images:
+                return torch.cat([self._forward(part) for part in x.split(images)])
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         rows, restore_shape = layer_rows(self.original, x.detach())
         y = self.crossbar.forward(self._integer_inputs(rows), self.digital).to(x.dtype)
         if self.weight_scale is not None:
@@ -118,14 +132,25 @@ def layer_rows(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Reshape
         lead = x.shape[:-1]
         return x.reshape(-1, x.shape[-1]), lambda y: y.reshape(*lead, y.shape[-1])
     assert isinstance(layer, nn.Conv2d)
-    patches = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
-    batch, _, positions = patches.shape
+    batch = x.shape[0]
     height, width = conv_output_size(layer, x.shape[-2:])
+    rows = _patches(layer, x).reshape(batch * height * width, -1)
 
     def to_map(y: torch.Tensor) -> torch.Tensor:
-        return y.reshape(batch, positions, -1).transpose(1, 2).reshape(batch, -1, height, width)
+        return y.reshape(batch, height * width, -1).transpose(1, 2).reshape(batch, -1, height, width)
 
-    return patches.transpose(1, 2).reshape(batch * positions, -1), to_map
+    return rows, to_map
+
+
+def _patches(layer: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """im2col as (batch, positions, channels * kh * kw), in the order of the flattened weights."""
+    if layer.dilation != (1, 1):
+        patches = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
+        return patches.transpose(1, 2)
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    padded = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
+    windows = padded.unfold(2, kh, sh).unfold(3, kw, sw)  # a view: (batch, C, H', W', kh, kw)
+    return windows.permute(0, 2, 3, 1, 4, 5).reshape(x.shape[0], windows.shape[2] * windows.shape[3], -1)
 
 
 def conv_output_size(layer: nn.Conv2d, size: Iterable[int]) -> tuple[int, int]:
