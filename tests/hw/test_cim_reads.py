@@ -5,6 +5,7 @@ import torch
 
 from tessera.hw.cim import Crossbar, CrossbarLayer, get_mapping, mappings_of_kind
 from tessera.hw.cim.analog import adc_
+from tessera.hw.cim.mapping import Mapping
 from tessera.hw.cim.reads import TileReads
 
 FIXED = (*mappings_of_kind("binary"), *mappings_of_kind("ternary"))
@@ -29,6 +30,22 @@ def test_declared_drive_structures_hold(name):
         assert len(drives) == 2 and torch.equal(drives[0] + drives[1], torch.ones_like(drives[0]))
 
 
+@pytest.mark.parametrize("name", (*FIXED, "int-offset"))
+def test_read_drives_and_driven_rows_follow_from_the_input_planes(name):
+    """A mapping's own ``read_drive`` equals the one derived from its input planes, and the driven
+    rows the reads count equal the physical drives' sums."""
+    mapping = get_mapping(name)
+    x = (
+        codes(mapping.kind, (20, 33), seed=7).abs()
+        if mapping.kind == "integer"
+        else codes(mapping.kind, (20, 33), 7)
+    )
+    assert torch.equal(mapping.read_drive(x), Mapping.read_drive(mapping, x))
+    physical = torch.stack([plane.drive for plane in mapping.input_planes(x)])
+    reads = TileReads([torch.ones(physical.shape[2], 1)], 16, mapping)
+    assert torch.equal(reads.driven_rows(mapping.read_drive(x), len(physical)), physical.sum(dim=2))
+
+
 def plain_tile_products(drive: torch.Tensor, moments: torch.Tensor, tile_rows: int) -> torch.Tensor:
     """Reference: every phase's drive times each tile's rows of ``moments``, (T, P, B, C)."""
     rows = moments.shape[0]
@@ -44,13 +61,23 @@ def plain_tile_products(drive: torch.Tensor, moments: torch.Tensor, tile_rows: i
 @pytest.mark.parametrize("inputs", [37, 64])  # a short last tile, and whole tiles
 def test_folded_reads_equal_plain_tile_products(name, inputs):
     mapping = get_mapping(name)
-    drive = torch.stack([p.drive for p in mapping.input_planes(codes(mapping.kind, (25, inputs), seed=2))])
+    x = codes(mapping.kind, (25, inputs), seed=2)
+    drive = torch.stack([p.drive for p in mapping.input_planes(x)])
     rows = drive.shape[-1]
     g = torch.Generator().manual_seed(3)
     moments = [torch.rand(rows, 6, generator=g) * 50, torch.rand(rows, 6, generator=g) * 4]
-    folded = TileReads(moments, 16, mapping)(drive)
+    folded = TileReads(moments, 16, mapping)(mapping.read_drive(x), len(drive))
     for got, matrix in zip(folded, moments, strict=True):
         assert torch.allclose(got, plain_tile_products(drive, matrix, 16), rtol=1e-5, atol=1e-3)
+
+
+def test_a_read_drive_of_the_wrong_shape_is_refused():
+    mapping = get_mapping("bnn-single-cell")
+    reads = TileReads([torch.ones(10, 3)], 4, mapping)
+    with pytest.raises(ValueError, match="come in twos"):
+        reads(torch.ones(1, 2, 10), 3)
+    with pytest.raises(ValueError, match=r"read drive must be \(1, batch, 10\)"):
+        reads(torch.ones(2, 2, 10), 2)
 
 
 @pytest.mark.parametrize("name", FIXED)

@@ -151,26 +151,28 @@ class CrossbarLayer:
         )
 
     def _products(self, x: torch.Tensor, exact: bool) -> torch.Tensor:
-        planes = self.mapping.input_planes(x)
-        drive = (
-            torch.stack([p.drive for p in planes]) if len(planes) > 1 else planes[0].drive[None]
-        )  # (P, B, R)
+        coefs = [plane.coef for plane in self.mapping.input_planes(x[:1])]
         dtype = torch.float64 if exact else torch.float32
         # (P, B, Q * out) summed levels per read phase and weight plane
-        signals = (
-            drive.to(self.levels_exact.dtype) @ self.levels_exact if exact else self._analog_signals(drive)
-        )
-        signals = signals.to(dtype)
-        signals = signals.view(len(planes), x.shape[0], len(self.weight_coefs), self.out_features)
-        input_coefs = torch.tensor([p.coef for p in planes], dtype=dtype)
+        if exact:
+            signals = self._physical_drive(x).to(self.levels_exact.dtype) @ self.levels_exact
+        else:
+            signals = self._analog_signals(x, len(coefs))
+        signals = signals.to(dtype).view(len(coefs), x.shape[0], len(self.weight_coefs), self.out_features)
+        input_coefs = torch.tensor(coefs, dtype=dtype)
         y = torch.einsum("p,q,pbqo->bo", input_coefs, self.weight_coefs.to(dtype), signals)
         return y + self.mapping.correction(x, self.weight).to(dtype)
 
-    def _analog_signals(self, drive: torch.Tensor) -> torch.Tensor:
+    def _physical_drive(self, x: torch.Tensor) -> torch.Tensor:
+        """Every read phase's 0/1 drive of the physical rows, (P, B, R)."""
+        drives = [plane.drive for plane in self.mapping.input_planes(x)]
+        return drives[0][None] if len(drives) == 1 else torch.stack(drives)
+
+    def _analog_signals(self, x: torch.Tensor, phases: int) -> torch.Tensor:
         """Per-plane signals in level units (P, B, Q * out), summed over row tiles after the ADC."""
         xbar = self.crossbar
-        planes, batch, _ = drive.shape
-        current = self._read(drive)  # (T, PB, C), µA
+        drive = self.mapping.read_drive(x)
+        current = self._read(x, drive, phases)  # (T, PB, C), µA
         to_levels = self.max_level / xbar.delta_ua
         if xbar.adc_bits is not None:
             if self.needs_calibration:
@@ -181,8 +183,9 @@ class CrossbarLayer:
         else:
             levels = current.sum(dim=0).mul_(to_levels)
         if not self.mapping.differential:  # subtract the HRS current of the driven rows
-            levels.sub_(drive.sum(dim=2).view(-1, 1).mul_(xbar.i_hrs_ua * to_levels))
-        return levels.view(planes, batch, -1)
+            driven = self.reads.driven_rows(drive, phases)
+            levels.sub_(driven.view(-1, 1).mul_(xbar.i_hrs_ua * to_levels))
+        return levels.view(phases, x.shape[0], -1)
 
     def _tile_drive(self, drive: torch.Tensor) -> torch.Tensor:
         """(P, B, R) row drives -> (T, P * B, tile_rows), zero-padded rows, tile-major in memory."""
@@ -193,18 +196,23 @@ class CrossbarLayer:
             tiled[tile, :, : rows.shape[1]] = rows
         return tiled
 
-    def _read(self, drive: torch.Tensor) -> torch.Tensor:
-        """Column currents (or column-pair differences) in µA, (T, PB, C), with noise and IR drop."""
+    def _read(self, x: torch.Tensor, drive: torch.Tensor, phases: int) -> torch.Tensor:
+        """Column currents (or column-pair differences) in µA, (T, PB, C), with noise and IR drop;
+        ``drive`` is the mapping's ``read_drive(x)``."""
         xbar = self.crossbar
         if xbar.sigma_c2c_ua and self.c2c_sampling == "cell":
-            current = self._sampled_cells(self._tile_drive(drive))
+            current = self._sampled_cells(self._tile_drive(self._physical_drive(x)))
         else:
-            moments = [m.flatten(1, 2) for m in self.reads(drive)]  # (T, PB, C): mean, variance
+            moments = [m.flatten(1, 2) for m in self.reads(drive, phases)]  # (T, PB, C): mean, variance
             current = moments[0]
             if xbar.sigma_c2c_ua:
                 current.addcmul_(moments[1].sqrt_(), self._standard_normal(current.shape))
         if xbar.wire_resistance_ohm:
-            ohm, volts, tiled = xbar.wire_resistance_ohm, xbar.v_read, self._tile_drive(drive)
+            ohm, volts, tiled = (
+                xbar.wire_resistance_ohm,
+                xbar.v_read,
+                self._tile_drive(self._physical_drive(x)),
+            )
             losses = [ir_drop_loss(tiled, mean, ohm, volts) for mean in self.cell_mean]
             current = current - (losses[0] if len(losses) == 1 else losses[0] - losses[1])
         return current
@@ -233,7 +241,7 @@ class CrossbarLayer:
     def widen_adc_range(self, x: torch.Tensor) -> None:
         """Widen ``adc_range`` to cover the noise-free column signals of integer inputs ``x``."""
         self.mapping.check_inputs(x)
-        drive = torch.stack([p.drive for p in self.mapping.input_planes(x)])
-        current = self.reads(drive)[0]
+        phases = len(self.mapping.input_planes(x[:1]))
+        current = self.reads(self.mapping.read_drive(x), phases)[0]
         low, high = self.adc_range
         self.adc_range = (min(low, float(current.min())), max(high, float(current.max())))

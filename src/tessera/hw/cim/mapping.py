@@ -75,6 +75,16 @@ class Mapping(ABC):
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
         """The read phases of an integer-valued input batch ``x`` (batch, in)."""
 
+    def read_drive(self, x: torch.Tensor) -> torch.Tensor:
+        """The 0/1 drives the analog reads multiply (``tessera.hw.cim.reads``), (phases, batch,
+        rows): every input plane's, but only the first of complementary phases and only the even
+        rows of one-hot row pairs (the rest follows from them)."""
+        drives = [plane.drive for plane in self.input_planes(x)]
+        drive = drives[0][None] if len(drives) == 1 else torch.stack(drives)
+        if self.complementary_phases:
+            drive = drive[:1]
+        return drive[..., 0::2] if self.one_hot_row_pairs else drive
+
     @abstractmethod
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The digital term added to the recombined signals, broadcastable to (batch, out)."""
@@ -169,38 +179,48 @@ class BinarySingleCell(_PlusMinusOne):
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
         return [InputPlane(1, _is_plus(x)), InputPlane(-1, _is_minus(x))]
 
+    def read_drive(self, x: torch.Tensor) -> torch.Tensor:
+        return _is_plus(x)[None]  # the first phase
+
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return -x.sum(dim=1, keepdim=True).to(torch.float64)
 
 
-class BinaryXnor(_PlusMinusOne):
+class _PlusMinusRowPairs(_PlusMinusOne):
+    """Binary inputs one-hot on a pair of rows: row ``2i`` driven where ``x_i = +1``, row
+    ``2i + 1`` where ``x_i = -1``."""
+
+    row_factor = 2
+    one_hot_row_pairs = True
+
+    def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
+        return [InputPlane(1, _interleave_rows(_is_plus(x), _is_minus(x), 1))]
+
+    def read_drive(self, x: torch.Tensor) -> torch.Tensor:
+        return _is_plus(x)[None]  # the even rows
+
+
+class BinaryXnor(_PlusMinusRowPairs):
     """XNOR on two rows: each weight holds ``[w = +1]`` and ``[w = -1]`` on a pair of rows, the
     input drives one of the pair (one-hot); the column counts matches ``m`` and ``y = 2m - in``."""
 
     name = "bnn-xnor"
-    row_factor = 2
-    one_hot_row_pairs = True
     description = "binary: XNOR on two rows, one-hot inputs, one column"
 
     def weight_planes(self, weight: torch.Tensor, cell_bits: int) -> list[WeightPlane]:
         w = weight.t()
         return [WeightPlane(2, _interleave_rows((w == 1).long(), (w == -1).long(), 0))]
 
-    def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(1, _interleave_rows(_is_plus(x), _is_minus(x), 1))]
-
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.tensor(-float(weight.shape[1]), dtype=torch.float64)
 
 
-class BinaryFourCell(_PlusMinusOne):
+class BinaryFourCell(_PlusMinusRowPairs):
     """Differential in both: one-hot inputs on two rows and the weight on two columns (four cells),
     so the column-pair difference is ``sum_i x_i w_i`` with no correction."""
 
     name = "bnn-4cell"
-    row_factor = 2
     differential = True
-    one_hot_row_pairs = True
     description = "binary: four cells per weight, differential rows and columns"
 
     def weight_planes(self, weight: torch.Tensor, cell_bits: int) -> list[WeightPlane]:
@@ -209,9 +229,6 @@ class BinaryFourCell(_PlusMinusOne):
         return [
             WeightPlane(1, _interleave_rows(positive, negative, 0), _interleave_rows(negative, positive, 0))
         ]
-
-    def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
-        return [InputPlane(1, _interleave_rows(_is_plus(x), _is_minus(x), 1))]
 
     def correction(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.zeros((), dtype=torch.float64)

@@ -33,7 +33,7 @@ class _Tile:
 
 
 class TileReads:
-    """Read moments of physical drives (phases, batch, rows), tile by tile.
+    """Read moments of a layer's input vectors from its mapping's ``read_drive``, tile by tile.
 
     Each of ``moments`` is (physical rows, C) in float32, one value per cell (e.g. read means in
     µA, read variances in µA²); ``tile_rows`` physical rows make a row tile.
@@ -58,17 +58,30 @@ class TileReads:
             return _Tile((block[0::2] - block[1::2]).contiguous(), block[1::2].sum(dim=0), total)
         return _Tile(block.contiguous(), None, total)
 
-    def __call__(self, drive: torch.Tensor) -> list[torch.Tensor]:
-        """For 0/1 ``drive`` (P, B, rows), each moment's sum over every read, (tiles, P, B, C)."""
-        phases, batch, _ = drive.shape
+    def __call__(self, drive: torch.Tensor, phases: int) -> list[torch.Tensor]:
+        """Each moment's sum over every read, (tiles, phases, B, C), for the mapping's
+        ``read_drive`` (phases or 1, B, reduced rows) of a batch of B input vectors."""
+        self._check(drive, phases)
+        flat = drive.reshape(-1, drive.shape[-1])
+        batch = drive.shape[1]
+        inputs = [flat[:, start:stop].contiguous() for start, stop in self.bounds]
+        return [self._products(inputs, phases, batch, tiles) for tiles in self.tiles]
+
+    def driven_rows(self, drive: torch.Tensor, phases: int) -> torch.Tensor:
+        """Physical rows each read phase drives, (phases, B), from the same ``read_drive``."""
+        self._check(drive, phases)
+        if self.pairs:  # one row of every pair
+            return torch.full((phases, drive.shape[1]), float(drive.shape[2]))
+        first = drive.sum(dim=2)
+        return torch.cat([first, drive.shape[2] - first]) if self.complementary else first
+
+    def _check(self, drive: torch.Tensor, phases: int) -> None:
+        expected = 1 if self.complementary else phases
         if self.complementary and phases != 2:
             raise ValueError(f"complementary phases come in twos, got {phases} phases")
-        free = drive[:1] if self.complementary else drive
-        if self.pairs:
-            free = free[..., 0::2]
-        free = free.reshape(-1, free.shape[-1])
-        inputs = [free[:, start:stop].contiguous() for start, stop in self.bounds]
-        return [self._products(inputs, phases, batch, tiles) for tiles in self.tiles]
+        rows = self.bounds[-1][1]
+        if drive.dim() != 3 or drive.shape[0] != expected or drive.shape[2] != rows:
+            raise ValueError(f"read drive must be ({expected}, batch, {rows}), got {tuple(drive.shape)}")
 
     def _products(
         self, inputs: list[torch.Tensor], phases: int, batch: int, tiles: list[_Tile]
