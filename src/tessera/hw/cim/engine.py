@@ -84,7 +84,7 @@ class CrossbarLayer:
     @property
     def footprint(self) -> Footprint:
         columns = self.levels.shape[1] * (2 if self.mapping.differential else 1)
-        phases = len(self.mapping.input_planes(torch.zeros(1, 1)))
+        phases = len(self.mapping.input_coefs(torch.zeros(1, 1)))
         return Footprint(
             physical_rows=self.physical_rows,
             physical_cols=columns,
@@ -142,7 +142,7 @@ class CrossbarLayer:
         through the analog read path (float32); ``None``: digital when the crossbar is ideal."""
         self.mapping.check_inputs(x)
         exact = digital or (digital is None and self.crossbar.ideal)
-        per_vector = len(self.mapping.input_planes(x[:1])) * self.row_tiles * self.levels.shape[1]
+        per_vector = len(self.mapping.input_coefs(x)) * self.row_tiles * self.levels.shape[1]
         chunk = max(1, CHUNK_ELEMENTS // per_vector)
         if len(x) <= chunk:
             return self._products(x, exact)
@@ -151,22 +151,17 @@ class CrossbarLayer:
         )
 
     def _products(self, x: torch.Tensor, exact: bool) -> torch.Tensor:
-        coefs = [plane.coef for plane in self.mapping.input_planes(x[:1])]
+        coefs = self.mapping.input_coefs(x)
         dtype = torch.float64 if exact else torch.float32
         # (P, B, Q * out) summed levels per read phase and weight plane
         if exact:
-            signals = self._physical_drive(x).to(self.levels_exact.dtype) @ self.levels_exact
+            signals = self.mapping.physical_drive(x).to(self.levels_exact.dtype) @ self.levels_exact
         else:
             signals = self._analog_signals(x, len(coefs))
         signals = signals.to(dtype).view(len(coefs), x.shape[0], len(self.weight_coefs), self.out_features)
         input_coefs = torch.tensor(coefs, dtype=dtype)
         y = torch.einsum("p,q,pbqo->bo", input_coefs, self.weight_coefs.to(dtype), signals)
         return y + self.mapping.correction(x, self.weight).to(dtype)
-
-    def _physical_drive(self, x: torch.Tensor) -> torch.Tensor:
-        """Every read phase's 0/1 drive of the physical rows, (P, B, R)."""
-        drives = [plane.drive for plane in self.mapping.input_planes(x)]
-        return drives[0][None] if len(drives) == 1 else torch.stack(drives)
 
     def _analog_signals(self, x: torch.Tensor, phases: int) -> torch.Tensor:
         """Per-plane signals in level units (P, B, Q * out), summed over row tiles after the ADC."""
@@ -201,18 +196,15 @@ class CrossbarLayer:
         ``drive`` is the mapping's ``read_drive(x)``."""
         xbar = self.crossbar
         if xbar.sigma_c2c_ua and self.c2c_sampling == "cell":
-            current = self._sampled_cells(self._tile_drive(self._physical_drive(x)))
+            current = self._sampled_cells(self._tile_drive(self.mapping.physical_drive(x)))
         else:
             moments = [m.flatten(1, 2) for m in self.reads(drive, phases)]  # (T, PB, C): mean, variance
             current = moments[0]
             if xbar.sigma_c2c_ua:
                 current.addcmul_(moments[1].sqrt_(), self._standard_normal(current.shape))
         if xbar.wire_resistance_ohm:
-            ohm, volts, tiled = (
-                xbar.wire_resistance_ohm,
-                xbar.v_read,
-                self._tile_drive(self._physical_drive(x)),
-            )
+            tiled = self._tile_drive(self.mapping.physical_drive(x))
+            ohm, volts = xbar.wire_resistance_ohm, xbar.v_read
             losses = [ir_drop_loss(tiled, mean, ohm, volts) for mean in self.cell_mean]
             current = current - (losses[0] if len(losses) == 1 else losses[0] - losses[1])
         return current
@@ -241,7 +233,6 @@ class CrossbarLayer:
     def widen_adc_range(self, x: torch.Tensor) -> None:
         """Widen ``adc_range`` to cover the noise-free column signals of integer inputs ``x``."""
         self.mapping.check_inputs(x)
-        phases = len(self.mapping.input_planes(x[:1]))
-        current = self.reads(self.mapping.read_drive(x), phases)[0]
+        current = self.reads(self.mapping.read_drive(x), len(self.mapping.input_coefs(x)))[0]
         low, high = self.adc_range
         self.adc_range = (min(low, float(current.min())), max(high, float(current.max())))

@@ -75,12 +75,20 @@ class Mapping(ABC):
     def input_planes(self, x: torch.Tensor) -> list[InputPlane]:
         """The read phases of an integer-valued input batch ``x`` (batch, in)."""
 
+    def physical_drive(self, x: torch.Tensor) -> torch.Tensor:
+        """Every read phase's 0/1 drive of the physical rows, (phases, batch, rows)."""
+        drives = [plane.drive for plane in self.input_planes(x)]
+        return drives[0][None] if len(drives) == 1 else torch.stack(drives)
+
+    def input_coefs(self, x: torch.Tensor) -> list[int]:
+        """The read phases' coefficients for inputs like ``x`` (its first row is enough)."""
+        return [plane.coef for plane in self.input_planes(x[:1])]
+
     def read_drive(self, x: torch.Tensor) -> torch.Tensor:
         """The 0/1 drives the analog reads multiply (``tessera.hw.cim.reads``), (phases, batch,
         rows): every input plane's, but only the first of complementary phases and only the even
         rows of one-hot row pairs (the rest follows from them)."""
-        drives = [plane.drive for plane in self.input_planes(x)]
-        drive = drives[0][None] if len(drives) == 1 else torch.stack(drives)
+        drive = self.physical_drive(x)
         if self.complementary_phases:
             drive = drive[:1]
         return drive[..., 0::2] if self.one_hot_row_pairs else drive
